@@ -1,0 +1,336 @@
+"""The Jupyter protocol, and nothing else: translate requests into Session calls and Session
+events into IOPub messages. User code never runs in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from ipykernel.kernelbase import Kernel
+from traitlets import Bool, Enum, Float, Instance, Int, Unicode
+
+from safekernel import __version__
+from safekernel.errors import ConfigError, SafeKernelError
+from safekernel.limits import Limits, parse_size
+from safekernel.magics import parse_cell
+from safekernel.pool import Pool, ZygoteProcess
+from safekernel.sandbox.config import NOBODY, SandboxConfig
+from safekernel.sandbox.report import LayerStatus
+from safekernel.session import ExecuteOutcome, Session
+
+#: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
+ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
+LUA_LANGUAGE_INFO: dict[str, object] = {
+    "name": "lua",
+    "version": "5.4",
+    "mimetype": "text/x-lua",
+    "file_extension": ".lua",
+    "pygments_lexer": "lua",
+    "codemirror_mode": "lua",
+}
+
+
+class SafeKernel(Kernel):
+    implementation = "safekernel"
+    implementation_version = __version__
+    language_info = LUA_LANGUAGE_INFO
+
+    timeout = Float(10.0, help="Wall-clock seconds a cell may run (per cell: %timeout).").tag(
+        config=True
+    )
+    memory_limit = Unicode(
+        "256M", help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory)."
+    ).tag(config=True)
+    instruction_limit = Int(
+        0,
+        help="Lua instructions per cell; 0 = no budget. A budget installs a count hook, which "
+        "makes Lua about 2x slower (per cell: %instructions).",
+    ).tag(config=True)
+    output_limit = Unicode(
+        "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
+    ).tag(config=True)
+    pool_size = Int(1, help="Hardened spare workers kept ready.").tag(config=True)
+    isolation = Enum(
+        ["session", "cell"],
+        default_value="session",
+        help="session: variables persist across cells; cell: every cell in a fresh worker.",
+    ).tag(config=True)
+    require_all_layers = Bool(
+        False, help="Refuse to run cells in a worker that lacks any sandbox layer."
+    ).tag(config=True)
+    worker_uid = Int(NOBODY, help="uid a worker switches to when the kernel runs as root.").tag(
+        config=True
+    )
+    worker_gid = Int(NOBODY, help="gid a worker switches to when the kernel runs as root.").tag(
+        config=True
+    )
+    data_dir = Unicode(
+        "", help="A directory workers may read (read-only); empty = no file access at all."
+    ).tag(config=True)
+
+    notebook = Instance(Session, allow_none=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        try:
+            self.defaults = self._default_limits()
+        except ConfigError as exc:
+            self.log.error("safekernel: %s; using the built-in defaults", exc)
+            self.defaults = Limits()
+        sandbox = SandboxConfig(
+            worker_uid=self.worker_uid,
+            worker_gid=self.worker_gid,
+            data_dir=self.data_dir or None,
+            address_space=self.defaults.memory + ADDRESS_SPACE_HEADROOM,
+        )
+        zygote = ZygoteProcess("lua", self.log)
+        pool = Pool(
+            zygote=zygote,
+            sandbox=sandbox,
+            memory=self.defaults.memory,
+            size=max(0, self.pool_size),
+            require_all_layers=self.require_all_layers,
+            log=self.log,
+        )
+        self.notebook = Session(pool, self.defaults, self.isolation, self.log)
+
+    def _default_limits(self) -> Limits:
+        return Limits(
+            timeout=self.timeout,
+            memory=parse_size(self.memory_limit),
+            instructions=self.instruction_limit,
+            output=parse_size(self.output_limit),
+        ).validate()
+
+    @property
+    def _session(self) -> Session:
+        assert self.notebook is not None
+        return self.notebook
+
+    def start(self) -> None:
+        super().start()
+        self.io_loop.add_callback(self._session.start)
+        # the signal interrupt_mode: SIGINT to the kernel stops the cell, never the kernel
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def pre_handler_hook(self) -> None:
+        """ipykernel swaps in KeyboardInterrupt while a handler runs; we keep ours."""
+
+    def post_handler_hook(self) -> None:
+        """See pre_handler_hook."""
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.io_loop.add_callback(self._session.interrupt)
+
+    # -- banner and kernel_info ------------------------------------------------------------
+    @property
+    def banner(self) -> str:  # type: ignore[override]
+        layers = self._session.layers
+        lines = [
+            f"safekernel {__version__}: Lua 5.4 in a sandboxed worker (isolation: "
+            f"{self.isolation}, timeout {self.defaults.timeout:g} s, memory "
+            f"{self.defaults.memory // (1024 * 1024)} MB)",
+            "Sandbox: " + (", ".join(_layer_word(layer) for layer in layers) or "starting"),
+        ]
+        missing = [layer for layer in layers if not layer.active]
+        if missing:
+            lines.append(
+                "WARNING: not every sandbox layer is active: "
+                + "; ".join(f"{m.name}: {m.detail}" for m in missing)
+            )
+        return "\n".join(lines)
+
+    @property
+    def kernel_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = super().kernel_info
+        info["safekernel"] = {"layers": [layer.to_wire() for layer in self._session.layers]}
+        return info
+
+    async def kernel_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        try:
+            await self._session.ready()
+        except SafeKernelError as exc:
+            self.log.error("safekernel: no worker is available: %s", exc)
+        await super().kernel_info_request(stream, ident, parent)
+
+    # -- execute ---------------------------------------------------------------------------
+    async def do_execute(
+        self,
+        code: str,
+        silent: bool,
+        store_history: bool = True,
+        user_expressions: dict[str, Any] | None = None,
+        allow_stdin: bool = False,
+        *,
+        cell_meta: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> dict[str, Any]:
+        try:
+            options, body = parse_cell(code, self.defaults)
+        except ConfigError as exc:
+            return self._reply_error(ExecuteOutcome("error", "UsageError", str(exc)), silent)
+        frontend = _IOPubFrontend(self, silent, allow_stdin)
+        for command in options.commands:
+            self._run_command(command, frontend)
+        if not body.strip():
+            return self._reply_ok({})
+        try:
+            outcome = await self._session.execute(body, options, frontend)
+        except SafeKernelError as exc:
+            outcome = ExecuteOutcome()
+            outcome.fail("WorkerUnavailable", f"no sandbox worker could be started: {exc}")
+        if outcome.status == "error":
+            return self._reply_error(outcome, silent)
+        return self._reply_ok(outcome.usage)
+
+    def _run_command(self, command: str, frontend: _IOPubFrontend) -> None:
+        if command == "sandbox":
+            frontend.stream("stdout", self._sandbox_report())
+        elif command == "usage":
+            usage = self._session.last_usage
+            text = ", ".join(f"{k} = {v:g}" for k, v in usage.items()) or "no cell has run yet"
+            frontend.stream("stdout", f"last cell: {text}\n")
+
+    def _sandbox_report(self) -> str:
+        rows = [
+            f"{layer.name:<14}{layer.state.value:<13}{layer.detail}"
+            for layer in self._session.layers
+        ]
+        return "\n".join([f"{'layer':<14}{'state':<13}detail", *rows]) + "\n"
+
+    def _reply_ok(self, usage: dict[str, float]) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "execution_count": self.execution_count,
+            "payload": [],
+            "user_expressions": {},
+            "safekernel_usage": usage,
+        }
+
+    def _reply_error(self, outcome: ExecuteOutcome, silent: bool) -> dict[str, Any]:
+        content = {
+            "ename": outcome.ename,
+            "evalue": outcome.evalue,
+            "traceback": outcome.traceback or [f"{outcome.ename}: {outcome.evalue}"],
+        }
+        if not silent:
+            self.send_response(self.iopub_socket, "error", content)
+        return {"status": "error", "execution_count": self.execution_count, **content}
+
+    def finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
+        """Accounting: each execute_reply carries the cell's usage in its metadata."""
+        metadata = super().finish_metadata(parent, metadata, reply_content)
+        usage = reply_content.pop("safekernel_usage", None)
+        if usage is not None:
+            metadata["usage"] = usage
+        return metadata
+
+    # -- editor requests -------------------------------------------------------------------
+    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
+        cursor = len(code) if cursor_pos is None else cursor_pos
+        content = await self._session.request("complete", code=code, cursor_pos=cursor)
+        matches = content.get("matches")
+        start = content.get("cursor_start")
+        if not isinstance(matches, list) or not isinstance(start, int) or not 0 <= start <= cursor:
+            return {
+                "status": "ok",
+                "matches": [],
+                "cursor_start": cursor,
+                "cursor_end": cursor,
+                "metadata": {},
+            }
+        names = [m for m in matches if isinstance(m, str)][:1000]
+        return {
+            "status": "ok",
+            "matches": names,
+            "cursor_start": start,
+            "cursor_end": cursor,
+            "metadata": {},
+        }
+
+    async def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        content = await self._session.request(
+            "inspect", code=code, cursor_pos=cursor_pos, detail_level=detail_level
+        )
+        data = content.get("data")
+        if not content.get("found") or not isinstance(data, dict):
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        text = data.get("text/plain")
+        return {
+            "status": "ok",
+            "found": True,
+            "metadata": {},
+            "data": {"text/plain": text[:100_000]} if isinstance(text, str) else {},
+        }
+
+    async def do_is_complete(self, code: str) -> dict[str, Any]:
+        content = await self._session.request("is_complete", code=code)
+        status = content.get("status")
+        if status not in ("complete", "incomplete", "invalid"):
+            return {"status": "unknown"}
+        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+
+    # -- interrupt and shutdown ------------------------------------------------------------
+    async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
+        """The message interrupt_mode; runs on the control thread, so hop to the main loop."""
+        self.io_loop.add_callback(self._session.interrupt)
+        assert self.session is not None
+        self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
+
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        await self._session.close()
+        return {"status": "ok", "restart": restart}
+
+
+def _layer_word(layer: LayerStatus) -> str:
+    return f"{layer.name} {'on' if layer.active else layer.state.value.upper()}"
+
+
+class _IOPubFrontend:
+    """Session events → IOPub messages (the Session's Frontend)."""
+
+    def __init__(self, kernel: SafeKernel, silent: bool, allow_stdin: bool) -> None:
+        self.kernel = kernel
+        self.silent = silent
+        self.allow_stdin = allow_stdin
+
+    def _send(self, msg_type: str, content: dict[str, Any]) -> None:
+        if not self.silent:
+            self.kernel.send_response(self.kernel.iopub_socket, msg_type, content)
+
+    def stream(self, name: str, text: str) -> None:
+        self._send("stream", {"name": name, "text": text})
+
+    def display(
+        self, data: dict[str, Any], metadata: dict[str, Any], display_id: str | None, update: bool
+    ) -> None:
+        content: dict[str, Any] = {"data": data, "metadata": metadata}
+        if display_id is not None:
+            content["transient"] = {"display_id": display_id}
+        self._send("update_display_data" if update and display_id else "display_data", content)
+
+    def clear_output(self, wait: bool) -> None:
+        self._send("clear_output", {"wait": wait})
+
+    def result(self, data: dict[str, Any]) -> None:
+        self._send(
+            "execute_result",
+            {"execution_count": self.kernel.execution_count, "data": data, "metadata": {}},
+        )
+
+    async def input(self, prompt: str, password: bool) -> str | None:
+        if not self.allow_stdin:
+            return None
+        # ipykernel's raw_input blocks while it polls the stdin socket; run it off the loop
+        reader = self.kernel.getpass if password else self.kernel.raw_input
+        try:
+            return await asyncio.to_thread(reader, prompt)
+        except (EOFError, KeyboardInterrupt):
+            return None
+        except Exception as exc:
+            self.kernel.log.warning("safekernel: input failed: %s", exc)
+            return None

@@ -1,0 +1,90 @@
+"""Leading `%` lines of a cell become per-cell options.
+
+    %timeout 30        wall-clock seconds for this cell
+    %memory 512M       Lua memory for this cell
+    %instructions 1e9  Lua instruction budget for this cell (0 = none)
+    %output 4M         stream output this cell may print
+    %isolate           run this cell in a fresh worker (no variables shared)
+    %sandbox           show which sandbox layers are active
+
+A magic line is replaced by an empty line, so error line numbers still match the cell. A line
+starting with `%` is never valid Lua, so nothing a user meant as code is taken away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from safekernel.errors import ConfigError
+from safekernel.limits import Limits, parse_size
+
+
+@dataclass
+class CellOptions:
+    limits: Limits
+    isolate: bool = False
+    #: commands the kernel answers itself (e.g. "sandbox"), in the order given
+    commands: list[str] = field(default_factory=list)
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"not a number of seconds: {text!r}") from None
+
+
+def _count(text: str) -> int:
+    try:
+        return int(float(text))
+    except ValueError:
+        raise ConfigError(f"not a count: {text!r}") from None
+
+
+_LIMIT_MAGICS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "timeout": ("timeout", _seconds),
+    "memory": ("memory", parse_size),
+    "instructions": ("instructions", _count),
+    "output": ("output", parse_size),
+}
+_FLAG_MAGICS = {"isolate"}
+COMMAND_MAGICS = ("sandbox", "usage")
+KNOWN = sorted([*_LIMIT_MAGICS, *_FLAG_MAGICS, *COMMAND_MAGICS])
+
+
+def parse_cell(code: str, defaults: Limits) -> tuple[CellOptions, str]:
+    """Split a cell into its options and the code to run (magic lines blanked)."""
+    lines = code.split("\n")
+    changes: dict[str, Any] = {}
+    options = CellOptions(limits=defaults)
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("%"):
+            break
+        name, *args = stripped[1:].split()
+        if name in _LIMIT_MAGICS:
+            if len(args) != 1:
+                raise ConfigError(f"%{name} takes one value, e.g. `%{name} {_example(name)}`")
+            field_name, convert = _LIMIT_MAGICS[name]
+            changes[field_name] = convert(args[0])
+        elif name in _FLAG_MAGICS or name in COMMAND_MAGICS:
+            if args:
+                raise ConfigError(f"%{name} takes no value")
+            if name == "isolate":
+                options.isolate = True
+            else:
+                options.commands.append(name)
+        else:
+            known = ", ".join(f"%{k}" for k in KNOWN)
+            raise ConfigError(f"unknown magic %{name}; the known ones are {known}")
+        lines[index] = ""
+    options.limits = defaults.with_overrides(**changes)
+    return options, "\n".join(lines)
+
+
+def _example(name: str) -> str:
+    return {"timeout": "30", "memory": "512M", "instructions": "1e9", "output": "4M"}[name]

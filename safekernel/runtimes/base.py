@@ -1,0 +1,75 @@
+"""The Runtime interface: the language inside a worker (create state, execute a cell under
+limits, complete, inspect). `lua` implements it now; `wasm` will later. The worker talks only to
+this interface, and a runtime talks back only through an EventSink.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from safekernel.limits import Limits
+
+MimeBundle = dict[str, Any]
+
+
+class EventSink(Protocol):
+    """Where a running cell's side effects go (the worker sends them to the kernel)."""
+
+    def stream(self, name: str, text: str) -> None: ...
+
+    def display(
+        self, data: MimeBundle, metadata: dict[str, Any], display_id: str | None, update: bool
+    ) -> None: ...
+
+    def clear_output(self, wait: bool) -> None: ...
+
+    def input(self, prompt: str, password: bool) -> str: ...
+
+
+@dataclass
+class CellError:
+    ename: str
+    evalue: str
+    traceback: list[str]
+
+
+@dataclass
+class CellOutcome:
+    """How a cell ended. `result` is its value as a MIME bundle, if it had one."""
+
+    result: MimeBundle | None = None
+    error: CellError | None = None
+    usage: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.error is None else "error"
+
+
+class Runtime(abc.ABC):
+    """One language state inside a worker."""
+
+    name: str
+    version: str
+
+    @abc.abstractmethod
+    def execute(self, code: str, limits: Limits, sink: EventSink) -> CellOutcome:
+        """Run one cell to completion or to a limit; never raises for user errors."""
+
+    @abc.abstractmethod
+    def interrupt(self, reason: str) -> None:
+        """Stop the running cell soon; safe to call from another thread at any time."""
+
+    @abc.abstractmethod
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        """A complete_reply content (matches, cursor_start, cursor_end, metadata)."""
+
+    @abc.abstractmethod
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        """An inspect_reply content (found, data, metadata)."""
+
+    @abc.abstractmethod
+    def is_complete(self, code: str) -> dict[str, Any]:
+        """An is_complete_reply content (status, indent)."""

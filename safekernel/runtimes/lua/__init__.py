@@ -1,0 +1,207 @@
+"""The Lua runtime: Lua 5.4 through lupa, in a whitelist environment (sandbox.lua), with a REPL
+layer (repl.lua) and an asynchronous, zero-cost stop (stopswitch.py).
+
+Pinned to `lupa.lua54`: plain `lupa.LuaRuntime` is Lua 5.5 in lupa 2.8, and LuaJIT is never
+used for untrusted code (compiled loops ignore hooks; deep recursion segfaults).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from importlib import resources
+from typing import Any
+
+import lupa
+from lupa import lua54
+
+from safekernel.limits import Limits, limit_message
+from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
+from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
+
+#: Read once when the zygote imports this module: a hardened worker can open no file.
+_SOURCES = {
+    name: resources.files(__package__).joinpath(f"{name}.lua").read_bytes()
+    for name in ("sandbox", "repl")
+}
+
+#: Caps handed to the Lua side (see sandbox.lua and repl.lua for what each one guards).
+CAPS = {
+    "max_c_loop": 10_000_000,
+    "max_frames": 30,
+    "max_render_depth": 20,
+    "max_render_items": 1000,
+    "max_render_bytes": 256 * 1024,
+}
+#: The instruction-budget hook fires every this many instructions (or the budget, if smaller).
+BUDGET_STEP = 100_000
+LUA_VERSION = "5.4"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?")
+
+
+def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
+    # no Lua code may reach a Python attribute, whatever object it gets hold of
+    raise AttributeError("attribute access is not allowed in the sandbox")
+
+
+def _name_at(code: str, cursor_pos: int) -> str:
+    """The dotted name under (or just before) the cursor, e.g. `string.format`."""
+    for match in _NAME.finditer(code):
+        if match.start() <= cursor_pos <= match.end():
+            return match.group().rstrip(".:")
+    return ""
+
+
+def _text(value: object) -> str:
+    """Lua strings are bytes (any bytes at all); show them as text, never fail."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
+
+
+class LuaRuntime(Runtime):
+    name = "lua"
+    version = LUA_VERSION
+
+    def __init__(self, memory_limit: int) -> None:
+        self._lua = lua54.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=False,
+            encoding=None,
+            attribute_filter=_deny_attributes,
+            max_memory=memory_limit,
+        )
+        self._sink: EventSink | None = None
+        self._limits = Limits()
+        self._output_bytes = 0
+        host = self._lua.table_from(
+            {
+                b"write": self._write,
+                b"stop_reason": self._stop_reason,
+                b"request_stop": self._request_stop,
+                b"enter": self._enter,
+                b"leave": self._leave,
+            }
+        )
+        caps = self._lua.table_from({k.encode(): v for k, v in CAPS.items()})
+        main_state = int(self._lua.execute(b"return string.format('%p', coroutine.running())"), 16)
+        # obtain ldblib's C hook (hookf): install any Lua hook once and read it back
+        self._lua.execute(b"debug.sethook(function() end, 'c')")
+        hook_function = lua_gethook(main_state)
+        self._switch = StopSwitch(main_state, hook_function)
+        self._api = self._lua.execute(_SOURCES["sandbox"], host, caps, name="@safekernel/sandbox")
+        self._repl = self._lua.execute(_SOURCES["repl"], self._api, caps, name="@safekernel/repl")
+
+    # -- callbacks from Lua (main thread) --------------------------------------------------
+    def _write(self, name: bytes, data: bytes) -> None:
+        if self._sink is None or self._switch.reason is not None:
+            return
+        room = self._limits.output - self._output_bytes
+        self._output_bytes += len(data)
+        if len(data) > room:
+            if room > 0:
+                self._sink.stream(_text(name), _text(data[:room]))
+            self._switch.request("output")
+            return
+        self._sink.stream(_text(name), _text(data))
+
+    def _stop_reason(self) -> bool:
+        return self._switch.reason is not None
+
+    def _request_stop(self, reason: bytes) -> None:
+        self._switch.request(_text(reason))
+
+    def _enter(self, pointer: bytes) -> None:
+        self._switch.enter(pointer)
+
+    def _leave(self) -> None:
+        self._switch.leave()
+
+    # -- Runtime -------------------------------------------------------------------------
+    def interrupt(self, reason: str) -> None:
+        self._switch.request(reason)
+
+    def execute(self, code: str, limits: Limits, sink: EventSink) -> CellOutcome:
+        self._sink, self._limits, self._output_bytes = sink, limits, 0
+        self._lua.set_max_memory(limits.memory, total=True)
+        step = min(limits.instructions, BUDGET_STEP) if limits.instructions else 0
+        started, cpu_started = time.perf_counter(), time.process_time()
+        memory_error = False
+        outcome: tuple[Any, ...] = ()
+        with self._switch.armed(step):
+            try:
+                self._api.set_budget(limits.instructions, step)
+                outcome = self._repl.run(code.encode("utf-8", errors="surrogateescape"))
+            except lua54.LuaMemoryError:
+                memory_error = True
+            except lua54.LuaError:
+                # only a stop gets out of repl.run (it keeps firing past every pcall)
+                pass
+        used = int(self._api.instructions_used())
+        self._sink = None
+        usage = {
+            "wall_s": time.perf_counter() - started,
+            "cpu_s": time.process_time() - cpu_started,
+            "instructions": float(used),
+            "memory_bytes": float(self._lua.get_memory_used()),
+        }
+        return CellOutcome(*self._interpret(outcome, memory_error, limits), usage=usage)
+
+    def _interpret(
+        self, outcome: tuple[Any, ...], memory_error: bool, limits: Limits
+    ) -> tuple[dict[str, Any] | None, CellError | None]:
+        reason = self._switch.reason
+        if reason is not None:
+            return None, CellError(*limit_message(reason, limits, state_kept=True), [])
+        if memory_error or (
+            outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory"
+        ):
+            self._lua.gccollect()
+            return None, CellError(*limit_message("memory", limits, state_kept=True), [])
+        if not outcome:
+            return None, CellError("InternalError", "the cell ended without a result", [])
+        status = _text(outcome[0])
+        if status == "ok":
+            text = outcome[1] if len(outcome) > 1 else None
+            return ({"text/plain": _text(text)} if text is not None else None), None
+        message = _text(outcome[1])
+        if status == "syntax":
+            return None, CellError("SyntaxError", message, [f"SyntaxError: {message}"])
+        frames = [line for line in _text(outcome[2]).split("\n") if line]
+        traceback = [f"LuaError: {message}"]
+        if frames:
+            traceback += ["stack traceback:", *(f"  {frame}" for frame in frames)]
+        return None, CellError("LuaError", message, traceback)
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        before = code[:cursor_pos]
+        with self._switch.armed(0):
+            matches, partial = self._repl.complete(before.encode("utf-8", errors="replace"))
+        names = [m for m in _text(matches).split("\n") if m]
+        return {
+            "matches": names,
+            "cursor_start": cursor_pos - int(partial),
+            "cursor_end": cursor_pos,
+            "metadata": {},
+            "status": "ok",
+        }
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        name = _name_at(code, cursor_pos)
+        text = None
+        if name:
+            with self._switch.armed(0):
+                text = self._repl.inspect(name.encode())
+        if text is None:
+            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        return {"status": "ok", "found": True, "data": {"text/plain": _text(text)}, "metadata": {}}
+
+    def is_complete(self, code: str) -> dict[str, Any]:
+        with self._switch.armed(0):
+            status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
+        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+
+    @staticmethod
+    def banner() -> str:
+        return f"Lua {LUA_VERSION} (lupa {lupa.__version__})"

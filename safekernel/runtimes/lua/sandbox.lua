@@ -1,0 +1,223 @@
+-- The environment user cells run in, built from a WHITELIST of audited functions (never by
+-- deleting entries from _G). Runs once per worker, with the real globals, before any user code.
+--
+--   local api = sandbox(host, limits)
+--
+-- `host` holds the Python callbacks: write(name, bytes), stop_reason(), request_stop(reason),
+-- enter(thread_ptr), leave(). Everything the host code below uses is captured in locals first,
+-- so nothing a cell does to its own globals or to shared metatables can change the host's
+-- behaviour.
+local host, caps = ...
+
+local G = _G
+local assert, error, getmetatable, ipairs, next, pairs = assert, error, getmetatable, ipairs, next, pairs
+local pcall, rawequal, rawget, rawlen, rawset, select = pcall, rawequal, rawget, rawlen, rawset, select
+local setmetatable, tonumber, tostring, type, xpcall = setmetatable, tonumber, tostring, type, xpcall
+local load, collectgarbage = load, collectgarbage
+local s_format, s_rep, s_sub, s_byte = string.format, string.rep, string.sub, string.byte
+local t_concat, t_pack, t_unpack, t_move = table.concat, table.pack, table.unpack, table.move
+local co_create, co_resume, co_status, co_running = coroutine.create, coroutine.resume, coroutine.status, coroutine.running
+local debug_sethook = debug.sethook
+local host_write, host_stop_reason, host_request_stop = host.write, host.stop_reason, host.request_stop
+local host_enter, host_leave = host.enter, host.leave
+
+-- Largest count a C loop may be asked to run. These functions loop inside C without
+-- allocating or returning to the VM, so no hook and no memory limit can stop them.
+local MAX_C_LOOP = caps.max_c_loop
+
+-- The one error value that means "a limit fired". A fresh table: no cell can forge it.
+local STOP = setmetatable({}, { __tostring = function() return "stopped by safekernel" end, __metatable = false })
+
+local function copy(t, except)
+  local out = {}
+  for k, v in pairs(t) do
+    if not (except and except[k]) then out[k] = v end
+  end
+  return out
+end
+
+------------------------------------------------------------------------------------------
+-- Hooks: zero cost until a limit must fire. The host installs the C hook asynchronously
+-- (lua_sethook from its watchdog thread) on the running thread(s); this Lua function is what
+-- that hook calls. An instruction budget, when set, is a real count hook (it costs ~2x).
+------------------------------------------------------------------------------------------
+local budget, budget_step, used = 0, 0, 0
+
+local function on_hook()
+  if host_stop_reason() then error(STOP, 0) end
+  used = used + budget_step
+  if budget > 0 and used >= budget then
+    host_request_stop("instructions")
+    error(STOP, 0)
+  end
+end
+-- Register on_hook for the main thread with an empty mask: it costs nothing until the host
+-- arms it (ldblib keeps the Lua function in its registry table; only the C hook is switched).
+debug_sethook(on_hook, "", 0)
+
+local function arm_thread(co)
+  debug_sethook(co, on_hook, "", budget_step > 0 and budget > 0 and budget_step or 0)
+end
+
+------------------------------------------------------------------------------------------
+-- The whitelist.
+------------------------------------------------------------------------------------------
+local env = {}
+
+for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "rawequal",
+  "rawget", "rawlen", "rawset", "select", "tonumber", "tostring", "type", "getmetatable" }) do
+  env[name] = G[name]
+end
+env._VERSION = G._VERSION
+
+-- __gc finalizers run with hooks off (and at any later time, even in another cell), so a
+-- finalizer could never be stopped: refuse metatables that carry one.
+function env.setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc metamethods are not allowed in the sandbox", 2)
+  end
+  return setmetatable(t, mt)
+end
+
+-- An xpcall message handler runs with hooks off when the error came from a hook: skip the
+-- user's handler for our stop signal, or `xpcall(f, function() while true do end end)` could
+-- never be stopped.
+function env.xpcall(f, handler, ...)
+  if type(handler) ~= "function" then
+    error("bad argument #2 to 'xpcall' (function expected)", 2)
+  end
+  return xpcall(f, function(e)
+    if rawequal(e, STOP) then return e end
+    return handler(e)
+  end, ...)
+end
+
+function env.collectgarbage(opt)
+  if opt == "count" or opt == nil then
+    if opt == nil then return 0 end
+    return collectgarbage("count")
+  end
+  error("collectgarbage: only \"count\" is available in the sandbox", 2)
+end
+
+-- `load` only takes text chunks, and gets the sandbox environment unless given another table.
+function env.load(chunk, chunkname, mode, chunkenv)
+  if type(chunk) ~= "string" then
+    error("load: only string chunks are allowed in the sandbox", 2)
+  end
+  if mode ~= nil and mode ~= "t" then
+    error("load: binary chunks are not allowed in the sandbox (use mode \"t\")", 2)
+  end
+  local name = "=" .. (chunkname and tostring(chunkname):gsub("^[=@]", "") or "load")
+  if chunkenv == nil then chunkenv = env end
+  return load(chunk, name, "t", chunkenv)
+end
+
+-- print goes to the kernel's stdout stream; tostring runs __tostring under the cell's limits.
+function env.print(...)
+  local n = select("#", ...)
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  host_write("stdout", t_concat(parts, "\t") .. "\n")
+end
+
+-- warn goes to the stderr stream (Lua's "@on"/"@off" control messages are accepted and ignored)
+function env.warn(first, ...)
+  local parts = { first, ... }
+  for i = 1, select("#", first, ...) do
+    if type(parts[i]) ~= "string" then
+      error(s_format("bad argument #%d to 'warn' (string expected, got %s)", i, type(parts[i])), 2)
+    end
+  end
+  if s_sub(first, 1, 1) == "@" and select("#", ...) == 0 then return end
+  host_write("stderr", t_concat(parts) .. "\n")
+end
+
+-- string: no dump (bytecode), a capped rep. The shared string metatable's __index is the real
+-- string table, so the fix is made there, and the metatable is protected so no cell can
+-- booby-trap `("x"):method()` for the host or a later cell.
+string.dump = nil
+function string.rep(s, n, sep)
+  if type(n) == "number" and n > MAX_C_LOOP then
+    error(s_format("string.rep: count %.0f is over the sandbox's cap of %d", n, MAX_C_LOOP), 2)
+  end
+  return s_rep(s, n, sep)
+end
+getmetatable("").__metatable = "the string metatable is protected in the sandbox"
+env.string = copy(string)
+
+local function check_range(fname, first, last)
+  if type(first) == "number" and type(last) == "number" and last - first > MAX_C_LOOP then
+    error(s_format("%s: range of %.0f elements is over the sandbox's cap of %d", fname,
+      last - first, MAX_C_LOOP), 3)
+  end
+end
+
+env.table = copy(table)
+function env.table.move(a1, f, e, t, a2)
+  check_range("table.move", f, e)
+  if a2 == nil then return t_move(a1, f, e, t) end
+  return t_move(a1, f, e, t, a2)
+end
+function env.table.unpack(list, i, j)
+  check_range("table.unpack", i or 1, j or (type(list) == "table" and #list or 0))
+  return t_unpack(list, i, j)
+end
+function env.table.concat(list, sep, i, j)
+  check_range("table.concat", i or 1, j or (type(list) == "table" and #list or 0))
+  return t_concat(list, sep, i, j)
+end
+
+env.math = copy(math)
+env.utf8 = copy(utf8)
+env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
+
+-- coroutine: every coroutine gets the hook registered (hooks are per thread in Lua 5.4) and
+-- tells the host while it runs, so a stop reaches the thread that is actually running.
+env.coroutine = copy(coroutine)
+local thread_ptr = setmetatable({}, { __mode = "k" })
+
+local function create(f)
+  local co = co_create(f)
+  arm_thread(co)
+  thread_ptr[co] = s_format("%p", co)
+  return co
+end
+
+local function resume(co, ...)
+  local ptr = thread_ptr[co]
+  if ptr == nil then return co_resume(co, ...) end
+  host_enter(ptr)
+  local results = t_pack(co_resume(co, ...))
+  host_leave()
+  return t_unpack(results, 1, results.n)
+end
+
+env.coroutine.create = create
+env.coroutine.resume = resume
+function env.coroutine.wrap(f)
+  local co = create(f)
+  return function(...)
+    local results = t_pack(resume(co, ...))
+    if not results[1] then error(results[2], 0) end
+    return t_unpack(results, 2, results.n)
+  end
+end
+
+env._G = env
+
+------------------------------------------------------------------------------------------
+-- What the host calls.
+------------------------------------------------------------------------------------------
+local api = { env = env, STOP = STOP }
+
+function api.set_budget(instructions, step)
+  budget, budget_step, used = instructions, step, 0
+  arm_thread(co_running())
+end
+
+function api.instructions_used()
+  return used
+end
+
+return api

@@ -1,0 +1,253 @@
+"""The worker's loop: harden, say ready, then take one request at a time from the kernel and
+run it in the runtime, sending events back as they happen.
+
+Threads, all started after the pre-thread sandbox layers (see sandbox/__init__.py):
+  main      runs the request (Lua runs here, with the GIL released)
+  reader    reads the channel; an `interrupt` is acted on at once, everything else is queued
+  watchdog  ticks while a request runs: flushes batched output and fires the time limit
+The worker never imports ipykernel or zmq; it holds no secret and trusts nothing but the kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+from typing import Any, NoReturn
+
+from safekernel.channel import BlockingChannel, Message
+from safekernel.errors import SafeKernelError
+from safekernel.limits import Limits
+from safekernel.runtimes import CellOutcome, Runtime, create_runtime
+from safekernel.sandbox import SandboxConfig, harden, lockdown
+
+#: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
+FLUSH_INTERVAL_S = 0.02
+MAX_BATCH = 64 * 1024
+#: complete / inspect / is_complete get this long before the watchdog stops them
+REQUEST_TIMEOUT_S = 2.0
+
+
+class Outbox:
+    """Everything the worker sends goes through here, in order. Stream text is batched."""
+
+    def __init__(self, channel: BlockingChannel) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._name = ""
+        self._parts: list[str] = []
+        self._size = 0
+
+    def stream(self, name: str, text: str) -> None:
+        with self._lock:
+            if self._parts and name != self._name:
+                self._flush_locked()
+            self._name = name
+            self._parts.append(text)
+            self._size += len(text)
+            if self._size >= MAX_BATCH:
+                self._flush_locked()
+
+    def send(self, message: Message) -> None:
+        with self._lock:
+            self._flush_locked()
+            self._channel.send(message)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._parts:
+            text = "".join(self._parts)
+            self._parts, self._size = [], 0
+            self._channel.send({"type": "stream", "name": self._name, "text": text})
+
+
+class Watchdog:
+    """Ticks while a request runs: flushes output, and stops the runtime at its deadline."""
+
+    def __init__(self, runtime: Runtime, outbox: Outbox) -> None:
+        self._runtime = runtime
+        self._outbox = outbox
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+
+    def start(self, seconds: float) -> None:
+        with self._cond:
+            self._deadline = time.monotonic() + seconds
+            self._cond.notify()
+
+    def extend(self, seconds: float) -> None:
+        """Waiting for the user's input does not count against the cell's time."""
+        with self._cond:
+            if self._deadline is not None:
+                self._deadline += seconds
+
+    def stop(self) -> None:
+        with self._cond:
+            self._deadline = None
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while self._deadline is None:
+                    self._cond.wait()
+                self._cond.wait(FLUSH_INTERVAL_S)
+                expired = self._deadline is not None and time.monotonic() >= self._deadline
+            self._outbox.flush()
+            if expired:
+                self._runtime.interrupt("time")
+
+
+class Sink:
+    """The runtime's EventSink: turns side effects into channel messages."""
+
+    def __init__(self, outbox: Outbox, inbox: queue.Queue[Message], watchdog: Watchdog) -> None:
+        self._outbox = outbox
+        self._inbox = inbox
+        self._watchdog = watchdog
+
+    def stream(self, name: str, text: str) -> None:
+        self._outbox.stream(name, text)
+
+    def display(
+        self, data: dict[str, Any], metadata: dict[str, Any], display_id: str | None, update: bool
+    ) -> None:
+        self._outbox.send(
+            {
+                "type": "display",
+                "data": data,
+                "metadata": metadata,
+                "display_id": display_id,
+                "update": update,
+            }
+        )
+
+    def clear_output(self, wait: bool) -> None:
+        self._outbox.send({"type": "clear_output", "wait": wait})
+
+    def input(self, prompt: str, password: bool) -> str:
+        self._outbox.send({"type": "input_request", "prompt": prompt, "password": password})
+        asked = time.monotonic()
+        reply = self._inbox.get()
+        self._watchdog.extend(time.monotonic() - asked)
+        if reply.get("type") != "input_reply":
+            raise SafeKernelError("input was interrupted")
+        value = reply.get("value")
+        if not isinstance(value, str):
+            raise SafeKernelError(str(reply.get("error") or "the frontend sent no input"))
+        return value
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, channel: BlockingChannel) -> None:
+        self.runtime = runtime
+        self.channel = channel
+        self.outbox = Outbox(channel)
+        self.inbox: queue.Queue[Message] = queue.Queue()
+        self.watchdog = Watchdog(runtime, self.outbox)
+        self.sink = Sink(self.outbox, self.inbox, self.watchdog)
+
+    def start_threads(self) -> None:
+        threading.Thread(target=self._read, name="reader", daemon=True).start()
+        threading.Thread(target=self.watchdog.run, name="watchdog", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message = self.channel.recv()
+                if message["type"] == "interrupt":
+                    self.runtime.interrupt("interrupt")
+                self.inbox.put(message)
+        except Exception:
+            # the kernel is gone (or spoke nonsense): nobody is left to serve
+            os._exit(0)
+
+    def serve(self) -> NoReturn:
+        while True:
+            message = self.inbox.get()
+            kind = message["type"]
+            if kind == "shutdown":
+                self.outbox.flush()
+                os._exit(0)
+            if kind == "execute":
+                self._execute(message)
+            elif kind in ("complete", "inspect", "is_complete"):
+                self._answer(message)
+            # interrupts and stray input replies between cells need no answer
+
+    def _execute(self, message: Message) -> None:
+        limits = Limits.from_wire(message["limits"])
+        self.watchdog.start(limits.timeout)
+        try:
+            outcome = self.runtime.execute(str(message["code"]), limits, self.sink)
+        finally:
+            self.watchdog.stop()
+        self._send_outcome(int(message["id"]), outcome)
+
+    def _send_outcome(self, cell_id: int, outcome: CellOutcome) -> None:
+        if outcome.result is not None:
+            self.outbox.send({"type": "result", "data": outcome.result})
+        if outcome.error is not None:
+            error = outcome.error
+            self.outbox.send(
+                {
+                    "type": "error",
+                    "ename": error.ename,
+                    "evalue": error.evalue,
+                    "traceback": error.traceback,
+                }
+            )
+        self.outbox.send(
+            {"type": "done", "id": cell_id, "status": outcome.status, "usage": outcome.usage}
+        )
+
+    def _answer(self, message: Message) -> None:
+        kind = message["type"]
+        self.watchdog.start(REQUEST_TIMEOUT_S)
+        try:
+            if kind == "complete":
+                content = self.runtime.complete(message["code"], int(message["cursor_pos"]))
+            elif kind == "inspect":
+                content = self.runtime.inspect(
+                    message["code"], int(message["cursor_pos"]), int(message["detail_level"])
+                )
+            else:
+                content = self.runtime.is_complete(message["code"])
+        except Exception as exc:  # a reply must always come back, or the kernel waits
+            content = {
+                "status": "error",
+                "ename": type(exc).__name__,
+                "evalue": str(exc),
+                "traceback": [],
+            }
+        finally:
+            self.watchdog.stop()
+        self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
+
+
+def run_worker(
+    sock: socket.socket, runtime_name: str, config: SandboxConfig, memory: int
+) -> NoReturn:
+    """Entry point in a freshly forked child of the zygote. Never returns."""
+    try:
+        layers = harden(config, sock.fileno())
+        channel = BlockingChannel(sock)
+        runtime = create_runtime(runtime_name, memory)
+        worker = Worker(runtime, channel)
+        worker.start_threads()
+        layers += lockdown(config)
+        worker.outbox.send(
+            {
+                "type": "ready",
+                "runtime": runtime.name,
+                "version": runtime.version,
+                "layers": [layer.to_wire() for layer in layers],
+            }
+        )
+        worker.serve()
+    except BaseException:
+        os._exit(70)

@@ -1,0 +1,155 @@
+"""Fixtures that start real safekernel processes over real ZMQ.
+
+The kernelspec is installed once per test run into a temporary prefix (the same command the
+README gives), and JUPYTER_PATH points there, so nothing touches the user's own Jupyter setup.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from jupyter_client.blocking import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+KERNEL_NAME = "safe"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    subprocess.run(
+        [sys.executable, "-m", "safekernel", "install", "--prefix", str(prefix)],
+        check=True,
+        capture_output=True,
+    )
+    os.environ["JUPYTER_PATH"] = str(prefix / "share" / "jupyter")
+    return prefix
+
+
+@dataclass
+class CellRun:
+    """What one execute_request produced, as the frontend saw it."""
+
+    reply: dict[str, Any]
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    reply_at: float = 0.0
+
+    @property
+    def status(self) -> str:
+        return str(self.reply["content"]["status"])
+
+    @property
+    def stdout(self) -> str:
+        return "".join(
+            m["content"]["text"]
+            for m in self.outputs
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
+        )
+
+    @property
+    def stderr(self) -> str:
+        return "".join(
+            m["content"]["text"]
+            for m in self.outputs
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+        )
+
+    @property
+    def result(self) -> str | None:
+        for m in self.outputs:
+            if m["msg_type"] == "execute_result":
+                return str(m["content"]["data"]["text/plain"])
+        return None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        for m in self.outputs:
+            if m["msg_type"] == "error":
+                return dict(m["content"])
+        return None
+
+    def of_type(self, msg_type: str) -> list[dict[str, Any]]:
+        return [m for m in self.outputs if m["msg_type"] == msg_type]
+
+
+class Kernel:
+    """A running safekernel and a client for it."""
+
+    def __init__(self, km: KernelManager, kc: BlockingKernelClient) -> None:
+        self.km = km
+        self.kc = kc
+
+    @property
+    def pid(self) -> int:
+        provisioner = self.km.provisioner
+        assert provisioner is not None
+        return int(provisioner.process.pid)  # type: ignore[attr-defined]
+
+    def tree(self) -> list[psutil.Process]:
+        """The kernel process and every process below it (zygote, workers)."""
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return []
+        return [root, *root.children(recursive=True)]
+
+    def run(self, code: str, timeout: float = 30, allow_stdin: bool = False,
+            stdin_hook: Any = None) -> CellRun:
+        outputs: list[dict[str, Any]] = []
+        arrivals: list[float] = []
+
+        def keep(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] not in ("status", "execute_input"):
+                outputs.append(msg)
+                arrivals.append(time.monotonic())
+
+        reply = self.kc.execute_interactive(
+            code, output_hook=keep, timeout=timeout, allow_stdin=allow_stdin,
+            stdin_hook=stdin_hook,
+        )
+        return CellRun(reply, outputs, arrivals, time.monotonic())
+
+    def shutdown(self) -> None:
+        self.kc.stop_channels()
+        if self.km.is_alive():
+            self.km.shutdown_kernel(now=False)
+
+
+def start_kernel(*options: str) -> Kernel:
+    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, extra_arguments=list(options))
+    return Kernel(km, kc)
+
+
+def wait_gone(processes: list[psutil.Process], timeout: float = 10) -> list[psutil.Process]:
+    """Processes still alive (and not zombies) after waiting up to `timeout`."""
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[Kernel]:
+    """One kernel shared by a module's tests (state carries over: use distinct names)."""
+    k = start_kernel()
+    yield k
+    procs = k.tree()
+    k.shutdown()
+    assert wait_gone(procs) == []
+
+
+@pytest.fixture
+def fresh_kernel() -> Iterator[Kernel]:
+    k = start_kernel()
+    yield k
+    procs = k.tree()
+    k.shutdown()
+    assert wait_gone(procs) == []

@@ -1,0 +1,29 @@
+"""Jupyter protocol conformance through jupyter_kernel_test, with Lua samples."""
+
+from __future__ import annotations
+
+import jupyter_kernel_test
+
+
+class SafeKernelConformance(jupyter_kernel_test.KernelTests):
+    kernel_name = "safe"
+    language_name = "lua"
+    file_extension = ".lua"
+
+    code_hello_world = 'print("hello, world")'
+    code_stderr = 'warn("to stderr")'
+    code_generate_error = 'error("boom")'
+    code_execute_result = [
+        {"code": "1 + 2", "result": "3"},
+        {"code": '"a" .. "b"', "result": '"ab"'},
+        {"code": "return 1, 2", "result": "1, 2"},
+        {"code": "local t = {3}\nt[1] * 2", "result": "6"},
+    ]
+    completion_samples = [
+        {"text": "string.fo", "matches": {"format"}},
+        {"text": "pri", "matches": {"print"}},
+    ]
+    complete_code_samples = ["x = 1", "function f() end", "print('x')"]
+    incomplete_code_samples = ["function f()", "if x then", "t = {"]
+    invalid_code_samples = ["x = )", "end end"]
+    code_inspect_sample = "string.format"
