@@ -22,6 +22,8 @@ from safekernel.session import ExecuteOutcome, Session
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
 ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
+#: a cell that is just one of these asks the frontend to exit (jupyter console does)
+EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 LUA_LANGUAGE_INFO: dict[str, object] = {
     "name": "lua",
     "version": "5.4",
@@ -171,6 +173,11 @@ class SafeKernel(Kernel):
             options, body = parse_cell(code, self.defaults)
         except ConfigError as exc:
             return self._reply_error(ExecuteOutcome("error", "UsageError", str(exc)), silent)
+        if code.strip() in EXIT_COMMANDS:
+            # as IPython does: the console (or any frontend that honours it) exits
+            reply = self._reply_ok({})
+            reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
+            return reply
         frontend = _IOPubFrontend(self, silent, allow_stdin)
         for command in options.commands:
             self._run_command(command, frontend)

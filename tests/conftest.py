@@ -103,8 +103,9 @@ class Kernel:
             return []
         return [root, *root.children(recursive=True)]
 
-    def run(self, code: str, timeout: float = 30, allow_stdin: bool = False,
-            stdin_hook: Any = None) -> CellRun:
+    def run(
+        self, code: str, timeout: float = 30, allow_stdin: bool = False, stdin_hook: Any = None
+    ) -> CellRun:
         outputs: list[dict[str, Any]] = []
         arrivals: list[float] = []
 
@@ -114,7 +115,10 @@ class Kernel:
                 arrivals.append(time.monotonic())
 
         reply = self.kc.execute_interactive(
-            code, output_hook=keep, timeout=timeout, allow_stdin=allow_stdin,
+            code,
+            output_hook=keep,
+            timeout=timeout,
+            allow_stdin=allow_stdin,
             stdin_hook=stdin_hook,
         )
         return CellRun(reply, outputs, arrivals, time.monotonic())

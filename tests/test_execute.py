@@ -70,7 +70,8 @@ def test_runtime_error_reports_the_cells_own_line(kernel: Kernel) -> None:
     tb = "\n".join(error["traceback"])
     assert "cell:4: in" in tb
     assert "cell:6: in main chunk" in tb
-    assert "safekernel" not in tb and ".py" not in tb
+    assert "safekernel" not in tb
+    assert ".py" not in tb
 
 
 def test_syntax_error_reports_line(kernel: Kernel) -> None:

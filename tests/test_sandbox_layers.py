@@ -316,7 +316,7 @@ X86_64_HEADER = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
 
 @pytest.mark.skipif(not X86_64_HEADER.exists(), reason="needs the kernel's x86_64 uapi headers")
 def test_seccomp_x86_64_numbers_match_kernel_headers() -> None:
-    from safekernel.sandbox.seccomp import _X86_64_NUMBERS  # noqa: PLC0415 - private table
+    from safekernel.sandbox.seccomp import _X86_64_NUMBERS
 
     defined = dict(re.findall(r"#define __NR_(\w+) (\d+)", X86_64_HEADER.read_text()))
     assert {name: int(defined[name]) for name in _X86_64_NUMBERS} == _X86_64_NUMBERS
