@@ -1,0 +1,409 @@
+"""The rows P1-P9: each starts its own kernels, samples the sides (see sampling.py), shuts its
+kernels down, and returns its results with their targets."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from time import perf_counter
+
+from benchmarks.client import CELL_TIMEOUT_S, BenchmarkError, CellError, RunningKernel
+from benchmarks.kernels import WALL_LIMIT_S, KernelDescription
+from benchmarks.processes import settled_processes, tree_memory
+from benchmarks.report import RowResult, Target
+from benchmarks.sampling import IPY, REFERENCE, SAFE, Bench, Sampler, Sides, samplers_for
+from benchmarks.stats import summarize
+
+try:
+    from lupa import lua54
+except ImportError:  # the other rows still run; P5 reports the missing reference
+    lua54 = None
+
+MB = 1_000_000
+# P6: each printed line is 99 characters plus its newline.
+LINE_CHARS = 100
+PRINT_TIMEOUT_S = 180.0
+# P7: the loop runs this long before the interrupt, so it is executing (for safekernel: inside
+# the worker), not still being dispatched.
+BUSY_SETTLE_S = 0.2
+# P7: an interrupt slower than this (20x the target) is a clear miss; more samples of it would
+# only stretch the run, so that side stops being sampled (its samples so far are kept).
+INTERRUPT_GIVE_UP_MS = 1000.0
+INTERRUPT_REPLY_TIMEOUT_S = 15.0
+# P9: twenty kernels starting at once on two cores take a while.
+MANY_START_TIMEOUT_S = 180.0
+SPARE_USS_LIMIT_MB = 5.0
+
+
+async def _trivial_ms(kernel: RunningKernel) -> float:
+    outcome = await kernel.execute(kernel.description.snippets.trivial)
+    return outcome.require_ok("trivial cell").elapsed * 1000
+
+
+def _median(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}" if values else "—"
+
+
+async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY))
+    async with sides.running({IPY: bench.kernels[IPY], SAFE: bench.kernels[SAFE]}) as kernels:
+        trivial = samplers_for(kernels, _trivial_ms)
+        await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
+        await sides.interleave(bench.plan.p1_cells, trivial)
+    return [
+        RowResult(
+            key="P1",
+            title="trivial cell round trip",
+            unit="ms",
+            target=Target("≤ 0.8x ipykernel", max_ratio=0.8),
+            baseline_name=IPY,
+            safekernel=summarize(sides.values(SAFE)),
+            baseline=summarize(sides.values(IPY)),
+            errors=sides.errors,
+        )
+    ]
+
+
+async def _cold_start_s(bench: Bench, side: str, ready_s: list[float]) -> float:
+    description = bench.kernels[side]
+    async with bench.workspace.kernel(description) as kernel:
+        first = await kernel.execute(description.snippets.trivial)
+        first.require_ok("first trivial cell")
+        ready_s.append(kernel.ready_at - kernel.launched_at)
+        return first.done_at - kernel.launched_at
+
+
+async def p2_cold_start(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY))
+    ready: dict[str, list[float]] = {IPY: [], SAFE: []}
+    samplers = {side: partial(_cold_start_s, bench, side, ready[side]) for side in (IPY, SAFE)}
+    await sides.interleave(bench.plan.p2_launches, samplers)
+    note = f"launch → kernel_info reply, median s: ipykernel {_median(ready[IPY])}, "
+    note += f"safekernel {_median(ready[SAFE])}"
+    return [
+        RowResult(
+            key="P2",
+            title="cold start: launch → first cell done",
+            unit="s",
+            target=Target("≤ 1.0x ipykernel", max_ratio=1.0),
+            baseline_name=IPY,
+            safekernel=summarize(sides.values(SAFE)),
+            baseline=summarize(sides.values(IPY)),
+            errors=sides.errors,
+            notes=[note],
+        )
+    ]
+
+
+async def _after_wall_kill_ms(kernel: RunningKernel) -> float:
+    code = kernel.description.snippets.killed_by_timeout
+    if code is None:
+        raise BenchmarkError("this kernel has no killed_by_timeout snippet")
+    killed = await kernel.execute(code, timeout=WALL_LIMIT_S + CELL_TIMEOUT_S)
+    if killed.status == "ok" or killed.elapsed < WALL_LIMIT_S:
+        raise CellError(
+            f"the {WALL_LIMIT_S} s wall-clock limit did not stop the cell: status "
+            f"{killed.status!r} after {killed.elapsed * 1000:.0f} ms {killed.error}".rstrip()
+        )
+    return await _trivial_ms(kernel)
+
+
+def _safekernel_p1(earlier: Mapping[str, RowResult]) -> RowResult | None:
+    return earlier.get("P1")
+
+
+async def p3_after_wall_kill(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE,))
+    async with sides.running({SAFE: bench.kernels[SAFE]}) as kernels:
+        await sides.interleave(bench.plan.p3_kills, samplers_for(kernels, _after_wall_kill_ms))
+    p1 = _safekernel_p1(earlier)
+    return [
+        RowResult(
+            key="P3",
+            title="trivial cell after a wall-clock kill",
+            unit="ms",
+            target=Target("≤ 2x safekernel P1", max_ratio=2.0),
+            baseline_name="safekernel P1",
+            safekernel=summarize(sides.values(SAFE)),
+            baseline=p1.safekernel if p1 else None,
+            errors=sides.errors,
+            notes=[f"each sample follows `%timeout {WALL_LIMIT_S}` + `while true do end`"],
+        )
+    ]
+
+
+async def p4_cell_isolation(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE,))
+    isolated = bench.kernels[SAFE].with_options("--SafeKernel.isolation=cell")
+    async with sides.running({SAFE: isolated}) as kernels:
+        trivial = samplers_for(kernels, _trivial_ms)
+        await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
+        await sides.interleave(bench.plan.p4_cells, trivial)
+    p1 = _safekernel_p1(earlier)
+    return [
+        RowResult(
+            key="P4",
+            title="trivial cell, isolation=cell",
+            unit="ms",
+            target=Target("≤ 2x safekernel P1", max_ratio=2.0),
+            baseline_name="safekernel P1",
+            safekernel=summarize(sides.values(SAFE)),
+            baseline=p1.safekernel if p1 else None,
+            errors=sides.errors,
+        )
+    ]
+
+
+def _raw_lua_sampler(code: str) -> Sampler:
+    if lua54 is None:
+        raise BenchmarkError("lupa is not installed (pip install lupa)")
+    runtime = lua54.LuaRuntime()
+
+    async def run() -> float:
+        start = perf_counter()
+        runtime.execute(code)
+        return perf_counter() - start
+
+    return run
+
+
+async def _sandbox_run_s(kernel: RunningKernel, trivial_ms: list[float]) -> float:
+    snippets = kernel.description.snippets
+    if snippets.cpu_bound is None:
+        raise BenchmarkError("this kernel has no cpu_bound snippet")
+    trivial_ms.append(await _trivial_ms(kernel))
+    outcome = await kernel.execute(snippets.cpu_bound)
+    return outcome.require_ok("CPU-bound cell").elapsed
+
+
+async def p5_cpu_bound(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, REFERENCE))
+    code = bench.kernels[SAFE].snippets.cpu_bound or ""
+    samplers: dict[str, Sampler] = {}
+    try:
+        samplers[REFERENCE] = _raw_lua_sampler(code)
+    except Exception as exc:
+        sides.fail(REFERENCE, exc)
+    trivial_ms: list[float] = []
+    async with sides.running({SAFE: bench.kernels[SAFE]}) as kernels:
+        samplers |= {name: partial(_sandbox_run_s, k, trivial_ms) for name, k in kernels.items()}
+        await sides.interleave(1, samplers, record=False)
+        trivial_ms.clear()
+        await sides.interleave(bench.plan.p5_runs, samplers)
+    safe_s, raw_s = sides.values(SAFE), sides.values(REFERENCE)
+    safe_ms, raw_ms = [t * 1000 for t in safe_s], [t * 1000 for t in raw_s]
+    note = f"fib(30) median ms: safekernel cell {_median(safe_ms)} end to end (of which a trivial "
+    note += f"cell's round trip is {_median(trivial_ms)}), raw lupa.lua54 {_median(raw_ms)}"
+    return [
+        RowResult(
+            key="P5",
+            title="CPU-bound Lua fib(30), throughput",
+            unit="runs/s",
+            target=Target("≥ 0.9x raw lupa.lua54", min_ratio=0.9),
+            baseline_name="raw lupa.lua54",
+            safekernel=summarize([1 / t for t in safe_s], higher_is_better=True),
+            baseline=summarize([1 / t for t in raw_s], higher_is_better=True),
+            higher_is_better=True,
+            errors=sides.errors,
+            notes=[note],
+        )
+    ]
+
+
+async def _print_rate(kernel: RunningKernel, lines: int) -> float:
+    code = kernel.description.snippets.print_cell(lines, LINE_CHARS - 1)
+    outcome = await kernel.execute(code, timeout=PRINT_TIMEOUT_S)
+    outcome.require_ok("print cell")
+    expected = lines * LINE_CHARS
+    if outcome.stdout_chars != expected:
+        raise CellError(f"received {outcome.stdout_chars:,} of {expected:,} characters of stdout")
+    return expected / outcome.elapsed / MB
+
+
+async def p6_print_rate(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY))
+    lines = bench.plan.p6_bytes // LINE_CHARS
+    async with sides.running({IPY: bench.kernels[IPY], SAFE: bench.kernels[SAFE]}) as kernels:
+        measure = partial(_print_rate, lines=lines)
+        await sides.interleave(bench.plan.p6_runs, samplers_for(kernels, measure))
+    return [
+        RowResult(
+            key="P6",
+            title=f"{bench.plan.p6_bytes / MB:g} MB of printed lines",
+            unit="MB/s",
+            target=Target("≥ 1.0x ipykernel", min_ratio=1.0),
+            baseline_name=IPY,
+            safekernel=summarize(sides.values(SAFE), higher_is_better=True),
+            baseline=summarize(sides.values(IPY), higher_is_better=True),
+            higher_is_better=True,
+            errors=sides.errors,
+            notes=[f"{lines:,} lines of {LINE_CHARS} characters, all counted at the client"],
+        )
+    ]
+
+
+async def _interrupt_ms(kernel: RunningKernel) -> float:
+    cell = kernel.submit(kernel.description.snippets.busy_loop)
+    try:
+        await asyncio.wait_for(cell.started.wait(), CELL_TIMEOUT_S)
+    except BaseException:
+        cell.cancel()
+        raise
+    await asyncio.sleep(BUSY_SETTLE_S)
+    sent = perf_counter()
+    await kernel.interrupt()
+    outcome = await kernel.finish(cell, INTERRUPT_REPLY_TIMEOUT_S)
+    if outcome.status == "ok":
+        raise CellError("the busy loop ended without an error after the interrupt")
+    await _trivial_ms(kernel)  # the kernel must still work; not measured
+    return (outcome.reply_at - sent) * 1000
+
+
+async def p7_interrupt(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY))
+    async with sides.running({IPY: bench.kernels[IPY], SAFE: bench.kernels[SAFE]}) as kernels:
+        samplers = samplers_for(kernels, _interrupt_ms)
+        await sides.interleave(
+            bench.plan.p7_interrupts, samplers, give_up_above=INTERRUPT_GIVE_UP_MS
+        )
+    modes = ", ".join(f"{k.name} {k.interrupt_mode}" for k in bench.kernels.values())
+    return [
+        RowResult(
+            key="P7",
+            title="interrupt busy loop → execute_reply",
+            unit="ms",
+            target=Target("≤ 50 ms and ≤ ipykernel", max_ratio=1.0, max_value=50.0),
+            baseline_name=IPY,
+            safekernel=summarize(sides.values(SAFE)),
+            baseline=summarize(sides.values(IPY)),
+            errors=sides.errors,
+            notes=[f"interrupt_mode (from each kernelspec): {modes}", *sides.notes],
+        )
+    ]
+
+
+async def _tree_mb(
+    bench: Bench, description: KernelDescription, counts: list[int], *, unique: bool
+) -> float:
+    """PSS of the kernel's settled process tree after one cell, or USS when `unique`."""
+    async with bench.workspace.kernel(description) as kernel:
+        await _trivial_ms(kernel)
+        memory = tree_memory(await settled_processes(kernel.process))
+    counts.append(memory.processes)
+    return (memory.uss if unique else memory.pss) / MB
+
+
+async def _spare_uss_mb(bench: Bench, counts: dict[int, list[int]]) -> float:
+    one, two = (
+        bench.kernels[SAFE].with_options(f"--SafeKernel.pool_size={size}") for size in (1, 2)
+    )
+    uss_one = await _tree_mb(bench, one, counts[1], unique=True)
+    uss_two = await _tree_mb(bench, two, counts[2], unique=True)
+    return uss_two - uss_one
+
+
+async def p8_memory(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    pss = Sides(bench, (SAFE, IPY))
+    counts: dict[str, list[int]] = {IPY: [], SAFE: []}
+    samplers = {
+        side: partial(_tree_mb, bench, bench.kernels[side], counts[side], unique=False)
+        for side in (IPY, SAFE)
+    }
+    await pss.interleave(bench.plan.p8_runs, samplers)
+    spare = Sides(bench, (SAFE,))
+    pool_counts: dict[int, list[int]] = {1: [], 2: []}
+    await spare.interleave(bench.plan.p8_runs, {SAFE: partial(_spare_uss_mb, bench, pool_counts)})
+    return [
+        RowResult(
+            key="P8",
+            title="memory of the kernel's process tree, PSS",
+            unit="MB",
+            target=Target("≤ 1.0x ipykernel", max_ratio=1.0),
+            baseline_name=IPY,
+            safekernel=summarize(pss.values(SAFE)),
+            baseline=summarize(pss.values(IPY)),
+            errors=pss.errors,
+            notes=[f"processes in the tree: ipykernel {counts[IPY]}, safekernel {counts[SAFE]}"],
+        ),
+        RowResult(
+            key="P8-spare",
+            title="one extra spare worker, USS",
+            unit="MB",
+            target=Target(f"≤ {SPARE_USS_LIMIT_MB:g} MB", max_value=SPARE_USS_LIMIT_MB),
+            baseline_name="",
+            safekernel=summarize(spare.values(SAFE)),
+            baseline=None,
+            errors=spare.errors,
+            notes=[
+                "total USS with --SafeKernel.pool_size=2 minus with =1; processes: "
+                f"{pool_counts[2]} vs {pool_counts[1]}"
+            ],
+        ),
+    ]
+
+
+async def _run_trivial_cells(kernel: RunningKernel, cells: int) -> None:
+    for _ in range(cells):
+        await _trivial_ms(kernel)
+
+
+async def _concurrent_s(bench: Bench, side: str) -> float:
+    plan = bench.plan
+    kernels: list[RunningKernel] = []
+
+    async def start_one() -> None:
+        kernels.append(await bench.workspace.start(bench.kernels[side], MANY_START_TIMEOUT_S))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(plan.p9_kernels):
+                group.create_task(start_one())
+        start = perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for kernel in kernels:
+                group.create_task(_run_trivial_cells(kernel, plan.p9_cells))
+        return perf_counter() - start
+    finally:
+        await asyncio.gather(*(kernel.shutdown() for kernel in kernels), return_exceptions=True)
+
+
+async def p9_many_kernels(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    plan = bench.plan
+    sides = Sides(bench, (SAFE, IPY))
+    await sides.interleave(1, {side: partial(_concurrent_s, bench, side) for side in (IPY, SAFE)})
+    notes = ["kernels are all started before the clock starts; one asyncio client drives them all"]
+    if plan.mode == "quick":
+        notes.append(f"quick mode: {plan.p9_kernels} kernels x {plan.p9_cells} cells, not 20 x 100")
+    return [
+        RowResult(
+            key="P9",
+            title=f"{plan.p9_kernels} kernels x {plan.p9_cells} cells, concurrent",
+            unit="s",
+            target=Target("≤ 1.0x ipykernel", max_ratio=1.0),
+            baseline_name=IPY,
+            safekernel=summarize(sides.values(SAFE)),
+            baseline=summarize(sides.values(IPY)),
+            errors=sides.errors,
+            notes=notes,
+        )
+    ]
+
+
+Row = Callable[[Bench, Mapping[str, RowResult]], Awaitable[list[RowResult]]]
+
+ROWS: dict[str, Row] = {
+    "P1": p1_round_trip,
+    "P2": p2_cold_start,
+    "P3": p3_after_wall_kill,
+    "P4": p4_cell_isolation,
+    "P5": p5_cpu_bound,
+    "P6": p6_print_rate,
+    "P7": p7_interrupt,
+    "P8": p8_memory,
+    "P9": p9_many_kernels,
+}
+
+# P3 and P4 are judged against safekernel's P1 from the same run.
+NEEDS: dict[str, tuple[str, ...]] = {"P3": ("P1",), "P4": ("P1",)}
