@@ -12,6 +12,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
+from safekernel.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.limits import Limits, parse_size
 from safekernel.magics import parse_cell
@@ -69,7 +70,15 @@ class SafeKernel(Kernel):
         config=True
     )
     data_dir = Unicode(
-        "", help="A directory workers may read (read-only); empty = no file access at all."
+        "",
+        help="A directory cells may read through data.list() / data.read(name) (read-only); "
+        "empty = no file access at all.",
+    ).tag(config=True)
+    max_message_size = Unicode(
+        "16M",
+        help="Largest message a worker may send (e.g. 16M, at least 128K); a worker that sends a "
+        "larger one is ended and replaced. Output is sent in 64K pieces; a result or error "
+        "message can reach ~600K, so keep it at 1M or more outside tests.",
     ).tag(config=True)
 
     notebook = Instance(Session, allow_none=True)
@@ -87,7 +96,7 @@ class SafeKernel(Kernel):
             data_dir=self.data_dir or None,
             address_space=self.defaults.memory + ADDRESS_SPACE_HEADROOM,
         )
-        zygote = ZygoteProcess("lua", self.log)
+        zygote = ZygoteProcess("lua", self.log, max_frame=self._max_frame())
         pool = Pool(
             zygote=zygote,
             sandbox=sandbox,
@@ -97,6 +106,17 @@ class SafeKernel(Kernel):
             log=self.log,
         )
         self.notebook = Session(pool, self.defaults, self.isolation, self.log)
+
+    def _max_frame(self) -> int:
+        try:
+            size = parse_size(self.max_message_size)
+        except ConfigError as exc:
+            self.log.error("safekernel: max_message_size: %s; using 16M", exc)
+            return DEFAULT_MAX_FRAME
+        if size < MIN_MAX_FRAME:
+            self.log.error("safekernel: max_message_size must be at least 128K; using 128K")
+            return MIN_MAX_FRAME
+        return size
 
     def _default_limits(self) -> Limits:
         return Limits(
@@ -195,6 +215,8 @@ class SafeKernel(Kernel):
     def _run_command(self, command: str, frontend: _IOPubFrontend) -> None:
         if command == "sandbox":
             frontend.stream("stdout", self._sandbox_report())
+        elif command == "reset":
+            self._session.reset()
         elif command == "usage":
             usage = self._session.last_usage
             text = ", ".join(f"{k} = {v:g}" for k, v in usage.items()) or "no cell has run yet"
