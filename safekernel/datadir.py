@@ -71,7 +71,8 @@ class DataDir:
                 try:
                     child = os.open(part, step, dir_fd=fd)
                 except OSError as exc:
-                    raise DataError(_explain(shown, exc)) from None
+                    link = _is_symlink(part, fd)
+                    raise DataError(_explain(shown, exc, link)) from None
                 os.close(fd)
                 fd = child
             yield fd
@@ -118,11 +119,19 @@ class DataDir:
         return b"".join(chunks)
 
 
-def _explain(name: str, exc: OSError) -> str:
+def _is_symlink(part: str, dir_fd: int) -> bool:
+    """O_NOFOLLOW reports a link as ELOOP, or as ENOTDIR with O_DIRECTORY: ask plainly."""
+    try:
+        return stat.S_ISLNK(os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _explain(name: str, exc: OSError, link: bool) -> str:
+    if link:
+        return f"{name!r} goes through a symbolic link; links are not followed"
     if exc.errno == errno.ENOENT:
         return f"{name!r} does not exist in the data directory (data.list() shows what does)"
-    if exc.errno in (errno.ELOOP, errno.EMLINK):
-        return f"{name!r} is a symbolic link; links are not followed"
     if exc.errno == errno.ENOTDIR:
         return f"{name!r}: a part of the path is not a directory"
     if exc.errno in (errno.EACCES, errno.EPERM):

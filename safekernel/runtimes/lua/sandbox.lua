@@ -17,7 +17,7 @@ local load, collectgarbage = load, collectgarbage
 local s_format, s_rep, s_sub, s_byte = string.format, string.rep, string.sub, string.byte
 local t_concat, t_pack, t_unpack, t_move = table.concat, table.pack, table.unpack, table.move
 local co_create, co_resume, co_status, co_running = coroutine.create, coroutine.resume, coroutine.status, coroutine.running
-local debug_sethook = debug.sethook
+local debug_sethook, d_getmetatable = debug.sethook, debug.getmetatable
 local co_close = coroutine.close
 local t_insert, t_remove = table.insert, table.remove
 local m_tointeger = math.tointeger
@@ -28,7 +28,11 @@ local m_tointeger = math.tointeger
 local function guarded(f)
   return function(...)
     local results = t_pack(pcall(f, ...))
-    if not results[1] then error("safekernel: the host could not complete this call", 2) end
+    if not results[1] then
+      -- a string is a Lua error (e.g. C stack overflow on the way in): pass it on as it is
+      if type(results[2]) == "string" then error(results[2], 0) end
+      error("safekernel: the host could not complete this call", 2)
+    end
     return t_unpack(results, 2, results.n)
   end
 end
@@ -121,6 +125,11 @@ function env.collectgarbage(opt)
   error("collectgarbage: only \"count\" is available in the sandbox", 2)
 end
 
+-- The host's traceback handler boxes errors in tables with this metatable. Lua's parser runs
+-- under the caller's message handler, so a parse that overflows the C stack would hand load's
+-- caller the host's box; env.load unboxes it.
+local ERROR_BOX = { __metatable = false }
+
 -- `load` only takes text chunks, and gets the sandbox environment unless given another table.
 function env.load(chunk, chunkname, mode, chunkenv)
   if type(chunk) ~= "string" then
@@ -131,7 +140,11 @@ function env.load(chunk, chunkname, mode, chunkenv)
   end
   local name = "=" .. (chunkname and tostring(chunkname):gsub("^[=@]", "") or "load")
   if chunkenv == nil then chunkenv = env end
-  return load(chunk, name, "t", chunkenv)
+  local fn, err = load(chunk, name, "t", chunkenv)
+  if fn == nil and rawequal(d_getmetatable(err), ERROR_BOX) then
+    err = rawget(err, "err")
+  end
+  return fn, err
 end
 
 -- print goes to the kernel's stdout stream; tostring runs __tostring under the cell's limits.
@@ -310,7 +323,7 @@ env._G = env
 ------------------------------------------------------------------------------------------
 -- What the host calls.
 ------------------------------------------------------------------------------------------
-local api = { env = env, STOP = STOP }
+local api = { env = env, STOP = STOP, ERROR_BOX = ERROR_BOX }
 
 function api.set_budget(instructions, step)
   budget, budget_step, used = instructions, step, 0
