@@ -23,6 +23,10 @@ from safekernel.session import ExecuteOutcome, Session
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
 ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
+#: of that headroom, what the interpreter, lupa and the worker's thread stacks map for
+#: themselves (a worker maps ~700 MB of address space before any cell); `%memory` may use the
+#: rest, so a cell meets its own clear memory limit before the address-space backstop
+INTERPRETER_ADDRESS_SPACE = 768 * 1024 * 1024
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 LUA_LANGUAGE_INFO: dict[str, object] = {
@@ -191,6 +195,7 @@ class SafeKernel(Kernel):
     ) -> dict[str, Any]:
         try:
             options, body = parse_cell(code, self.defaults)
+            self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
             return self._reply_error(ExecuteOutcome("error", "UsageError", str(exc)), silent)
         if code.strip() in EXIT_COMMANDS:
@@ -211,6 +216,20 @@ class SafeKernel(Kernel):
         if outcome.status == "error":
             return self._reply_error(outcome, silent)
         return self._reply_ok(outcome.usage)
+
+    @property
+    def memory_ceiling(self) -> int:
+        """The most Lua memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
+        return self.defaults.memory + ADDRESS_SPACE_HEADROOM - INTERPRETER_ADDRESS_SPACE
+
+    def _check_memory_ceiling(self, memory: int) -> None:
+        ceiling = self.memory_ceiling
+        if memory > ceiling:
+            raise ConfigError(
+                f"%memory can be at most {ceiling // (1024 * 1024)}M in this kernel (its workers' "
+                "address space is capped); start the kernel with a higher "
+                "--SafeKernel.memory_limit for more"
+            )
 
     def _run_command(self, command: str, frontend: _IOPubFrontend) -> None:
         if command == "sandbox":

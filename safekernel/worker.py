@@ -157,8 +157,10 @@ class Worker:
         self.sink = Sink(self.outbox, self.inbox, self.watchdog)
 
     def start_threads(self) -> None:
-        threading.Thread(target=_or_exit(self._read), name="reader", daemon=True).start()
-        threading.Thread(target=_or_exit(self.watchdog.run), name="watchdog", daemon=True).start()
+        threading.Thread(target=fail_closed(self._read), name="reader", daemon=True).start()
+        threading.Thread(
+            target=fail_closed(self.watchdog.run), name="watchdog", daemon=True
+        ).start()
 
     def _read(self) -> None:
         try:
@@ -234,7 +236,7 @@ class Worker:
         self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
 
 
-def _or_exit(target: Callable[[], object]) -> Callable[[], None]:
+def fail_closed(target: Callable[[], object]) -> Callable[[], None]:
     """A worker thread that fails (say, MemoryError at the address-space backstop) ends the
     worker at once: the kernel then reports a replaced worker instead of waiting on a worker
     that can no longer flush output or stop its cell."""
