@@ -21,8 +21,11 @@ import msgpack
 from safekernel.errors import ProtocolError, WorkerLost
 
 HEADER = struct.Struct(">I")
-#: Largest frame either side accepts; a worker that sends more is ended.
+#: Largest frame either side accepts by default; a worker that sends more is ended.
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+#: The smallest cap a kernel may set: output travels in 64 KB batches, so printing always works;
+#: results and error messages (cut at 256 KB each by the runtime) need a cap of 1M or more.
+MIN_MAX_FRAME = 128 * 1024
 
 Message = dict[str, Any]
 

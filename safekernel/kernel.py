@@ -12,6 +12,7 @@ from ipykernel.kernelbase import Kernel
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
+from safekernel.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.limits import Limits, parse_size
 from safekernel.magics import parse_cell
@@ -22,6 +23,10 @@ from safekernel.session import ExecuteOutcome, Session
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
 ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
+#: of that headroom, what the interpreter, lupa and the worker's thread stacks map for
+#: themselves (a worker maps ~700 MB of address space before any cell); `%memory` may use the
+#: rest, so a cell meets its own clear memory limit before the address-space backstop
+INTERPRETER_ADDRESS_SPACE = 768 * 1024 * 1024
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 LUA_LANGUAGE_INFO: dict[str, object] = {
@@ -69,7 +74,15 @@ class SafeKernel(Kernel):
         config=True
     )
     data_dir = Unicode(
-        "", help="A directory workers may read (read-only); empty = no file access at all."
+        "",
+        help="A directory cells may read through data.list() / data.read(name) (read-only); "
+        "empty = no file access at all.",
+    ).tag(config=True)
+    max_message_size = Unicode(
+        "16M",
+        help="Largest message a worker may send (e.g. 16M, at least 128K); a worker that sends a "
+        "larger one is ended and replaced. Output is sent in 64K pieces; a result or error "
+        "message can reach ~600K, so keep it at 1M or more outside tests.",
     ).tag(config=True)
 
     notebook = Instance(Session, allow_none=True)
@@ -87,7 +100,7 @@ class SafeKernel(Kernel):
             data_dir=self.data_dir or None,
             address_space=self.defaults.memory + ADDRESS_SPACE_HEADROOM,
         )
-        zygote = ZygoteProcess("lua", self.log)
+        zygote = ZygoteProcess("lua", self.log, max_frame=self._max_frame())
         pool = Pool(
             zygote=zygote,
             sandbox=sandbox,
@@ -97,6 +110,17 @@ class SafeKernel(Kernel):
             log=self.log,
         )
         self.notebook = Session(pool, self.defaults, self.isolation, self.log)
+
+    def _max_frame(self) -> int:
+        try:
+            size = parse_size(self.max_message_size)
+        except ConfigError as exc:
+            self.log.error("safekernel: max_message_size: %s; using 16M", exc)
+            return DEFAULT_MAX_FRAME
+        if size < MIN_MAX_FRAME:
+            self.log.error("safekernel: max_message_size must be at least 128K; using 128K")
+            return MIN_MAX_FRAME
+        return size
 
     def _default_limits(self) -> Limits:
         return Limits(
@@ -171,6 +195,7 @@ class SafeKernel(Kernel):
     ) -> dict[str, Any]:
         try:
             options, body = parse_cell(code, self.defaults)
+            self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
             return self._reply_error(ExecuteOutcome("error", "UsageError", str(exc)), silent)
         if code.strip() in EXIT_COMMANDS:
@@ -192,9 +217,25 @@ class SafeKernel(Kernel):
             return self._reply_error(outcome, silent)
         return self._reply_ok(outcome.usage)
 
+    @property
+    def memory_ceiling(self) -> int:
+        """The most Lua memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
+        return self.defaults.memory + ADDRESS_SPACE_HEADROOM - INTERPRETER_ADDRESS_SPACE
+
+    def _check_memory_ceiling(self, memory: int) -> None:
+        ceiling = self.memory_ceiling
+        if memory > ceiling:
+            raise ConfigError(
+                f"%memory can be at most {ceiling // (1024 * 1024)}M in this kernel (its workers' "
+                "address space is capped); start the kernel with a higher "
+                "--SafeKernel.memory_limit for more"
+            )
+
     def _run_command(self, command: str, frontend: _IOPubFrontend) -> None:
         if command == "sandbox":
             frontend.stream("stdout", self._sandbox_report())
+        elif command == "reset":
+            self._session.reset()
         elif command == "usage":
             usage = self._session.last_usage
             text = ", ".join(f"{k} = {v:g}" for k, v in usage.items()) or "no cell has run yet"

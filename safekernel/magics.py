@@ -6,6 +6,7 @@
     %output 4M         stream output this cell may print
     %isolate           run this cell in a fresh worker (no variables shared)
     %sandbox           show which sandbox layers are active
+    %reset             drop every variable: the cell runs in a fresh worker that stays
 
 A magic line is replaced by an empty line, so error line numbers still match the cell. A line
 starting with `%` is never valid Lua, so nothing a user meant as code is taken away.
@@ -50,7 +51,7 @@ _LIMIT_MAGICS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "output": ("output", parse_size),
 }
 _FLAG_MAGICS = {"isolate"}
-COMMAND_MAGICS = ("sandbox", "usage")
+COMMAND_MAGICS = ("sandbox", "usage", "reset")
 KNOWN = sorted([*_LIMIT_MAGICS, *_FLAG_MAGICS, *COMMAND_MAGICS])
 
 

@@ -18,7 +18,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from safekernel.channel import HEADER, AsyncChannel, Message, decode_typed, encode
+from safekernel.channel import (
+    DEFAULT_MAX_FRAME,
+    HEADER,
+    AsyncChannel,
+    Message,
+    decode_typed,
+    encode,
+)
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
@@ -77,9 +84,12 @@ class WorkerHandle:
 class ZygoteProcess:
     """The zygote child and its control socket."""
 
-    def __init__(self, runtime: str, log: logging.Logger) -> None:
+    def __init__(
+        self, runtime: str, log: logging.Logger, max_frame: int = DEFAULT_MAX_FRAME
+    ) -> None:
         self.runtime = runtime
         self.log = log
+        self.max_frame = max_frame
         self._lock = asyncio.Lock()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # only what the zygote needs to find the package: no key, no connection file
@@ -104,7 +114,7 @@ class ZygoteProcess:
         async with self._lock:
             pid, fds = await asyncio.to_thread(self._spawn_blocking, request)
         kernel_end, pidfd = fds
-        channel = await AsyncChannel.open(socket.socket(fileno=kernel_end))
+        channel = await AsyncChannel.open(socket.socket(fileno=kernel_end), self.max_frame)
         return WorkerHandle(pid=pid, pidfd=pidfd, channel=channel)
 
     def _spawn_blocking(self, request: bytes) -> tuple[int, list[int]]:

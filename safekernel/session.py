@@ -125,6 +125,11 @@ class Session:
             self._worker = await self.pool.claim()
         return self._worker
 
+    def reset(self) -> None:
+        """Forget every variable: the next cell gets a fresh worker from the pool."""
+        self._drop_session_worker()
+        self.pool.refill()
+
     def _drop_session_worker(self) -> None:
         if self._worker is not None:
             self._worker.kill()

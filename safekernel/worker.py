@@ -15,13 +15,14 @@ import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from safekernel.channel import BlockingChannel, Message
 from safekernel.errors import SafeKernelError
 from safekernel.limits import Limits
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig, harden, lockdown
+from safekernel.sandbox import SandboxConfig, confine
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
 FLUSH_INTERVAL_S = 0.02
@@ -45,10 +46,14 @@ class Outbox:
             if self._parts and name != self._name:
                 self._flush_locked()
             self._name = name
-            self._parts.append(text)
-            self._size += len(text)
-            if self._size >= MAX_BATCH:
-                self._flush_locked()
+            # one print may be as large as the output limit: split it, so no frame comes near
+            # the kernel's cap on the size of a worker message
+            for start in range(0, len(text), MAX_BATCH):
+                piece = text[start : start + MAX_BATCH]
+                self._parts.append(piece)
+                self._size += len(piece)
+                if self._size >= MAX_BATCH:
+                    self._flush_locked()
 
     def send(self, message: Message) -> None:
         with self._lock:
@@ -152,8 +157,10 @@ class Worker:
         self.sink = Sink(self.outbox, self.inbox, self.watchdog)
 
     def start_threads(self) -> None:
-        threading.Thread(target=self._read, name="reader", daemon=True).start()
-        threading.Thread(target=self.watchdog.run, name="watchdog", daemon=True).start()
+        threading.Thread(target=fail_closed(self._read), name="reader", daemon=True).start()
+        threading.Thread(
+            target=fail_closed(self.watchdog.run), name="watchdog", daemon=True
+        ).start()
 
     def _read(self) -> None:
         try:
@@ -229,17 +236,38 @@ class Worker:
         self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
 
 
+def fail_closed(target: Callable[[], object]) -> Callable[[], None]:
+    """A worker thread that fails (say, MemoryError at the address-space backstop) ends the
+    worker at once: the kernel then reports a replaced worker instead of waiting on a worker
+    that can no longer flush output or stop its cell."""
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException:
+            os._exit(71)
+
+    return run
+
+
 def run_worker(
     sock: socket.socket, runtime_name: str, config: SandboxConfig, memory: int
 ) -> NoReturn:
     """Entry point in a freshly forked child of the zygote. Never returns."""
     try:
-        layers = harden(config, sock.fileno())
         channel = BlockingChannel(sock)
-        runtime = create_runtime(runtime_name, memory)
-        worker = Worker(runtime, channel)
-        worker.start_threads()
-        layers += lockdown(config)
+        holder: list[Worker] = []
+
+        def start_threads() -> None:
+            # the Lua state is built once no inherited fd or environment is left to find, and
+            # before seccomp, which the first allocations of a fresh state do not need anyway
+            worker = Worker(create_runtime(runtime_name, memory, config.data_dir), channel)
+            worker.start_threads()
+            holder.append(worker)
+
+        layers = confine(config, sock.fileno(), start_threads)
+        worker = holder[0]
+        runtime = worker.runtime
         worker.outbox.send(
             {
                 "type": "ready",

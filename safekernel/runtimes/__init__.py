@@ -10,10 +10,10 @@ __all__ = ["RUNTIMES", "CellError", "CellOutcome", "EventSink", "Runtime", "crea
 RUNTIMES = ("lua",)
 
 
-def create_runtime(name: str, memory_limit: int) -> Runtime:
+def create_runtime(name: str, memory_limit: int, data_dir: str | None = None) -> Runtime:
     """Build a fresh runtime state by name (imports happen in the zygote, before forking)."""
     if name == "lua":
         from safekernel.runtimes.lua import LuaRuntime
 
-        return LuaRuntime(memory_limit)
+        return LuaRuntime(memory_limit, data_dir)
     raise ConfigError(f"unknown runtime {name!r}; available: {', '.join(RUNTIMES)}")

@@ -32,7 +32,7 @@ from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.sandbox.rlimits import forbid_new_processes, set_rlimits
 from safekernel.sandbox.seccomp import apply_seccomp
 
-__all__ = ["LayerState", "LayerStatus", "SandboxConfig", "harden", "lockdown"]
+__all__ = ["LayerState", "LayerStatus", "SandboxConfig", "confine", "harden", "lockdown"]
 
 Layer = Callable[[], LayerStatus]
 
@@ -68,3 +68,16 @@ def lockdown(config: SandboxConfig) -> list[LayerStatus]:
         ("seccomp", lambda: apply_seccomp(self_pid=self_pid, allow_file_reads=reads)),
     ]
     return [_run(name, step) for name, step in steps]
+
+
+def confine(
+    config: SandboxConfig, channel_fd: int, start_threads: Callable[[], None]
+) -> list[LayerStatus]:
+    """The whole confinement of a worker: harden, start its threads, lock down.
+
+    The real worker calls exactly this, and so does the test fixture that attacks the OS layers
+    from Python with the Lua layer bypassed: what the tests break is what workers run.
+    """
+    layers = harden(config, channel_fd)
+    start_threads()
+    return layers + lockdown(config)

@@ -89,7 +89,8 @@ ALLOWED_SYSCALLS: dict[str, str] = {
     "sched_yield": "gives up the CPU (spin-then-wait loops)",
     "getsockname": "describes a socket already held (Python's socket repr)",
     "getpeername": "describes a socket already held (Python's socket repr)",
-    "fcntl": "only F_GETFD/F_SETFD/F_GETFL/F_SETFL (checked in BPF): no F_SETOWN signals",
+    "fcntl": "only F_GETFD/F_SETFD/F_GETFL/F_SETFL/F_DUPFD_CLOEXEC (checked in BPF): no "
+    "F_SETOWN signals; a duplicate of a held fd grants nothing new (listing a data dir dups)",
     "ioctl": "only FIONBIO/FIOCLEX/FIONCLEX (checked in BPF): no TIOCSTI, no device ioctls",
 }
 
@@ -191,7 +192,7 @@ _CLONE_NEWNET = 0x40000000
 # filter refuses them all anyway so a thread is never a way into a new namespace.
 _CLONE_NAMESPACE_FLAGS = _CLONE_NEWNS | _CLONE_NEWCGROUP | _CLONE_NEWUTS | _CLONE_NEWIPC
 _CLONE_NAMESPACE_FLAGS |= _CLONE_NEWUSER | _CLONE_NEWPID | _CLONE_NEWNET
-_F_GETFD, _F_SETFD, _F_GETFL, _F_SETFL = 1, 2, 3, 4
+_F_GETFD, _F_SETFD, _F_GETFL, _F_SETFL, _F_DUPFD_CLOEXEC = 1, 2, 3, 4, 1030
 _FIONBIO, _FIONCLEX, _FIOCLEX = 0x5421, 0x5450, 0x5451
 # O_PATH fds are not checked by Landlock and O_TMPFILE creates a file; O_TMPFILE includes the
 # O_DIRECTORY bit, which listing a directory needs, so only its own bit is refused.
@@ -219,7 +220,7 @@ def _argument_checks(self_pid: int) -> dict[str, _ArgCheck]:
         "kill": _ArgCheck(0, one_of=(self_pid,)),
         "tgkill": _ArgCheck(0, one_of=(self_pid,)),
         "tkill": _ArgCheck(0, one_of=(self_pid,)),
-        "fcntl": _ArgCheck(1, one_of=(_F_GETFD, _F_SETFD, _F_GETFL, _F_SETFL)),
+        "fcntl": _ArgCheck(1, one_of=(_F_GETFD, _F_SETFD, _F_GETFL, _F_SETFL, _F_DUPFD_CLOEXEC)),
         "ioctl": _ArgCheck(1, one_of=(_FIONBIO, _FIOCLEX, _FIONCLEX)),
         "openat": _ArgCheck(2, forbidden_bits=_OPEN_FORBIDDEN_FLAGS),
     }

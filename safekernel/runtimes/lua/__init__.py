@@ -15,6 +15,7 @@ from typing import Any
 import lupa
 from lupa import lua54
 
+from safekernel.datadir import DataDir, DataError
 from safekernel.limits import Limits, limit_message
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
 from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
@@ -63,7 +64,8 @@ class LuaRuntime(Runtime):
     name = "lua"
     version = LUA_VERSION
 
-    def __init__(self, memory_limit: int) -> None:
+    def __init__(self, memory_limit: int, data_dir: str | None = None) -> None:
+        self._data = DataDir(data_dir)
         self._lua = lua54.LuaRuntime(
             register_eval=False,
             register_builtins=False,
@@ -82,6 +84,8 @@ class LuaRuntime(Runtime):
                 b"request_stop": self._request_stop,
                 b"enter": self._enter,
                 b"leave": self._leave,
+                b"data_list": self._data_list,
+                b"data_read": self._data_read,
             }
         )
         caps = self._lua.table_from({k.encode(): v for k, v in CAPS.items()})
@@ -117,6 +121,20 @@ class LuaRuntime(Runtime):
 
     def _leave(self) -> None:
         self._switch.leave()
+
+    def _data_list(self, directory: bytes | None) -> object:
+        try:
+            names = self._data.list(_text(directory) if directory is not None else None)
+        except DataError as exc:
+            return self._lua.table_from([False, str(exc).encode()])
+        return self._lua.table_from([True, self._lua.table_from([n.encode() for n in names])])
+
+    def _data_read(self, name: bytes) -> object:
+        try:
+            content = self._data.read(_text(name))
+        except DataError as exc:
+            return self._lua.table_from([False, str(exc).encode()])
+        return self._lua.table_from([True, content])
 
     # -- Runtime -------------------------------------------------------------------------
     def interrupt(self, reason: str) -> None:

@@ -5,7 +5,8 @@
 --   local repl = make_repl(api, caps)
 local api, caps = ...
 
-local env, STOP = api.env, api.STOP
+local env, STOP, ERROR_BOX = api.env, api.STOP, api.ERROR_BOX
+local setmetatable = setmetatable
 local getmetatable, pairs, pcall, rawequal, rawget, rawlen = getmetatable, pairs, pcall, rawequal, rawget, rawlen
 local tostring, type, xpcall, load, next = tostring, type, xpcall, load, next
 local math_type, huge, m_max = math.type, math.huge, math.max
@@ -82,7 +83,7 @@ local function traceback_handler(e)
     end
     level = level + 1
   end
-  return { err = e, frames = frames }
+  return setmetatable({ err = e, frames = frames }, ERROR_BOX)
 end
 
 ------------------------------------------------------------------------------------------

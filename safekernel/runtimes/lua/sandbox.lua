@@ -17,9 +17,34 @@ local load, collectgarbage = load, collectgarbage
 local s_format, s_rep, s_sub, s_byte = string.format, string.rep, string.sub, string.byte
 local t_concat, t_pack, t_unpack, t_move = table.concat, table.pack, table.unpack, table.move
 local co_create, co_resume, co_status, co_running = coroutine.create, coroutine.resume, coroutine.status, coroutine.running
-local debug_sethook = debug.sethook
-local host_write, host_stop_reason, host_request_stop = host.write, host.stop_reason, host.request_stop
-local host_enter, host_leave = host.enter, host.leave
+local debug_sethook, d_getmetatable = debug.sethook, debug.getmetatable
+local co_close = coroutine.close
+local t_insert, t_remove = table.insert, table.remove
+local m_tointeger = math.tointeger
+
+-- lupa hands a Python exception raised in a callback to Lua as a Python object. No cell may
+-- ever hold one (it is the start of any walk into the host), so every callback is called
+-- through `guarded`, which turns a failure into a plain string error.
+local function guarded(f)
+  return function(...)
+    local results = t_pack(pcall(f, ...))
+    if not results[1] then
+      -- a string is a Lua error (e.g. C stack overflow on the way in): pass it on as it is
+      if type(results[2]) == "string" then error(results[2], 0) end
+      error("safekernel: the host could not complete this call", 2)
+    end
+    return t_unpack(results, 2, results.n)
+  end
+end
+local host_write, host_stop_reason = guarded(host.write), guarded(host.stop_reason)
+local host_request_stop = guarded(host.request_stop)
+local host_enter, host_leave = guarded(host.enter), guarded(host.leave)
+local host_data_list, host_data_read = guarded(host.data_list), guarded(host.data_read)
+
+-- lupa registers a `python` module in the real globals even with builtins off; nothing here
+-- needs it, and the whitelist below never copies it, but remove it so no path can reach it.
+G.python = nil
+if G.package and G.package.loaded then G.package.loaded.python = nil end
 
 -- Largest count a C loop may be asked to run. These functions loop inside C without
 -- allocating or returning to the VM, so no hook and no memory limit can stop them.
@@ -100,6 +125,11 @@ function env.collectgarbage(opt)
   error("collectgarbage: only \"count\" is available in the sandbox", 2)
 end
 
+-- The host's traceback handler boxes errors in tables with this metatable. Lua's parser runs
+-- under the caller's message handler, so a parse that overflows the C stack would hand load's
+-- caller the host's box; env.load unboxes it.
+local ERROR_BOX = { __metatable = false }
+
 -- `load` only takes text chunks, and gets the sandbox environment unless given another table.
 function env.load(chunk, chunkname, mode, chunkenv)
   if type(chunk) ~= "string" then
@@ -110,7 +140,11 @@ function env.load(chunk, chunkname, mode, chunkenv)
   end
   local name = "=" .. (chunkname and tostring(chunkname):gsub("^[=@]", "") or "load")
   if chunkenv == nil then chunkenv = env end
-  return load(chunk, name, "t", chunkenv)
+  local fn, err = load(chunk, name, "t", chunkenv)
+  if fn == nil and rawequal(d_getmetatable(err), ERROR_BOX) then
+    err = rawget(err, "err")
+  end
+  return fn, err
 end
 
 -- print goes to the kernel's stdout stream; tostring runs __tostring under the cell's limits.
@@ -137,9 +171,10 @@ end
 -- string table, so the fix is made there, and the metatable is protected so no cell can
 -- booby-trap `("x"):method()` for the host or a later cell.
 string.dump = nil
+-- C converts a numeric string argument (`("").rep("", "1e15")`), so the caps use tonumber too.
 function string.rep(s, n, sep)
-  if type(n) == "number" and n > MAX_C_LOOP then
-    error(s_format("string.rep: count %.0f is over the sandbox's cap of %d", n, MAX_C_LOOP), 2)
+  if (tonumber(n) or 0) > MAX_C_LOOP then
+    error(s_format("string.rep: count %.0f is over the sandbox's cap of %d", tonumber(n), MAX_C_LOOP), 2)
   end
   return s_rep(s, n, sep)
 end
@@ -147,7 +182,8 @@ getmetatable("").__metatable = "the string metatable is protected in the sandbox
 env.string = copy(string)
 
 local function check_range(fname, first, last)
-  if type(first) == "number" and type(last) == "number" and last - first > MAX_C_LOOP then
+  first, last = tonumber(first), tonumber(last)
+  if first and last and last - first > MAX_C_LOOP then
     error(s_format("%s: range of %.0f elements is over the sandbox's cap of %d", fname,
       last - first, MAX_C_LOOP), 3)
   end
@@ -166,6 +202,47 @@ end
 function env.table.concat(list, sep, i, j)
   check_range("table.concat", i or 1, j or (type(list) == "table" and #list or 0))
   return t_concat(list, sep, i, j)
+end
+
+-- table.insert(t, pos, v) and table.remove(t, pos) shift elements in a C loop that no hook can
+-- stop, and #t can be huge for a tiny table (a __len metamethod, or a border far out in the
+-- hash part): the shifting forms run here, in Lua, under the cell's limits. Appending and
+-- popping do not loop, so they stay in C.
+local function position(fname, value, arg)
+  local n = m_tointeger(tonumber(value) or 0.5)
+  if n == nil then
+    error(s_format("bad argument #%d to '%s' (number expected, got %s)", arg, fname, type(value)), 3)
+  end
+  return n
+end
+
+function env.table.insert(t, ...)
+  local count = select("#", ...)
+  if count == 1 then return t_insert(t, ...) end
+  if count ~= 2 then error("wrong number of arguments to 'insert'", 2) end
+  if type(t) ~= "table" then return t_insert(t, ...) end
+  local pos, value = ...
+  local e = #t + 1
+  pos = position("insert", pos, 2)
+  if pos < 1 or pos > e then error("bad argument #2 to 'insert' (position out of bounds)", 2) end
+  for i = e, pos + 1, -1 do t[i] = t[i - 1] end
+  t[pos] = value
+end
+
+function env.table.remove(t, ...)
+  if select("#", ...) == 0 or type(t) ~= "table" then return t_remove(t, ...) end
+  local size = #t
+  local pos = position("remove", (...), 2)
+  if pos ~= size and (pos < 1 or pos > size + 1) then
+    error("bad argument #2 to 'remove' (position out of bounds)", 2)
+  end
+  local value = t[pos]
+  while pos < size do
+    t[pos] = t[pos + 1]
+    pos = pos + 1
+  end
+  t[pos] = nil
+  return value
 end
 
 env.math = copy(math)
@@ -193,8 +270,21 @@ local function resume(co, ...)
   return t_unpack(results, 1, results.n)
 end
 
+-- close runs the coroutine's pending __close handlers on that coroutine: it must be a thread
+-- the host knows is running, or a stop could not reach it.
+local function close(co)
+  local ptr = thread_ptr[co]
+  if ptr == nil then return co_close(co) end
+  host_enter(ptr)
+  local results = t_pack(pcall(co_close, co))
+  host_leave()
+  if not results[1] then error(results[2], 0) end
+  return t_unpack(results, 2, results.n)
+end
+
 env.coroutine.create = create
 env.coroutine.resume = resume
+env.coroutine.close = close
 function env.coroutine.wrap(f)
   local co = create(f)
   return function(...)
@@ -204,12 +294,36 @@ function env.coroutine.wrap(f)
   end
 end
 
+-- data: the one way to read files, and only inside the kernel's read-only data directory
+-- (--SafeKernel.data_dir). The host checks every name (relative, no "..", no symlinks, a size
+-- cap); Landlock confines the worker to that directory whatever the check says.
+local function data_call(f, fname, arg)
+  if arg ~= nil and type(arg) ~= "string" then
+    error(s_format("data.%s: expected a name (a string), got %s", fname, type(arg)), 3)
+  end
+  local reply = f(arg)
+  if reply[1] then return reply[2] end
+  error("data." .. fname .. ": " .. reply[2], 3)
+end
+-- (no tail calls below: the error level must point at the cell's own line)
+env.data = {
+  list = function(dir)
+    local names = data_call(host_data_list, "list", dir)
+    return names
+  end,
+  read = function(name)
+    if name == nil then error("data.read: give the name of a file, e.g. data.read(\"input.txt\")", 2) end
+    local content = data_call(host_data_read, "read", name)
+    return content
+  end,
+}
+
 env._G = env
 
 ------------------------------------------------------------------------------------------
 -- What the host calls.
 ------------------------------------------------------------------------------------------
-local api = { env = env, STOP = STOP }
+local api = { env = env, STOP = STOP, ERROR_BOX = ERROR_BOX }
 
 function api.set_budget(instructions, step)
   budget, budget_step, used = instructions, step, 0

@@ -1,0 +1,3 @@
+-- attack: write through the data API
+-- expect: error LuaError /field 'write'/
+data.write("input.txt", "pwned")

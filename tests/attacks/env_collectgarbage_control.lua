@@ -1,0 +1,3 @@
+-- attack: stop the garbage collector (memory accounting, finalizer timing)
+-- expect: error LuaError /only "count"/
+collectgarbage("stop")

@@ -1,0 +1,3 @@
+-- attack: read a file as a chunk with loadfile
+-- expect: error LuaError /global 'loadfile'/
+loadfile("/etc/passwd")

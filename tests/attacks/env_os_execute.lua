@@ -1,0 +1,3 @@
+-- attack: run a shell command with os.execute
+-- expect: error LuaError /field 'execute'/
+os.execute("echo pwned > @SENTINEL@")

@@ -1,0 +1,3 @@
+-- attack: delete a host file with os.remove
+-- expect: error LuaError /field 'remove'/
+os.remove("@SENTINEL@")

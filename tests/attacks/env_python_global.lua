@@ -1,0 +1,3 @@
+-- attack: evaluate Python through lupa's python module
+-- expect: error LuaError /global 'python'/
+return python.eval("__import__('os').system('id')")

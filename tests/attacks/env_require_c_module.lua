@@ -1,0 +1,3 @@
+-- attack: load a C module (a shared library) by name
+-- expect: error LuaError /global 'require'/
+require("socket.core")

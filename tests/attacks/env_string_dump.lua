@@ -1,0 +1,3 @@
+-- attack: dump a function's bytecode with string.dump
+-- expect: error LuaError /field 'dump'/
+string.dump(print)

@@ -1,0 +1,3 @@
+-- attack: reach string.dump through the shared string metatable
+-- expect: error LuaError /'dump'/
+("").dump(function() end)

@@ -1,0 +1,3 @@
+-- attack: one print of 5 MB
+-- expect: error OutputLimitExceeded /output limit exceeded/
+print(("x"):rep(5e6))
