@@ -73,6 +73,7 @@ class _CellRun:
         self.output_bytes = 0
         self.output_cut = False
         self.outputs = OutputCheck()
+        self.interrupted = asyncio.Event()
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -204,8 +205,18 @@ class Session:
     ) -> None:
         loop = asyncio.get_running_loop()
         asked = loop.time()
-        value = await frontend.input(message["prompt"][:10_000], message["password"])
+        answer = asyncio.ensure_future(
+            frontend.input(message["prompt"][:10_000], message["password"])
+        )
+        interrupted = asyncio.ensure_future(run.interrupted.wait())
+        await asyncio.wait({answer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+        interrupted.cancel()
         run.deadline += loop.time() - asked
+        if not answer.done():
+            # the worker got the interrupt too: its input() fails and the cell stops
+            answer.cancel()
+            return
+        value = answer.result()
         if value is not None:
             value = value[:MAX_INPUT_CHARS]
         if value is None:
@@ -213,7 +224,8 @@ class Session:
                 {
                     "type": "input_reply",
                     "value": None,
-                    "error": "this frontend does not support input (stdin is off)",
+                    "error": "this frontend does not accept input (stdin is off); run the cell "
+                    "in JupyterLab, Notebook or jupyter console, or set the value in code",
                 }
             )
         else:
@@ -265,6 +277,7 @@ class Session:
         worker, run = self._running
         if run.interrupt_deadline is None:
             run.interrupt_deadline = asyncio.get_running_loop().time() + INTERRUPT_GRACE_S
+        run.interrupted.set()
         with contextlib.suppress(WorkerLost):
             worker.send({"type": "interrupt"})
 

@@ -28,7 +28,7 @@ local PLAIN_PREVIEW = 10000
 
 -- Errors raised inside carry this metatable; public() re-raises them at the cell's line and
 -- lets anything else (a stop, a memory error) pass through untouched.
-local Failure = {}
+local Failure = { __tostring = function(e) return e.msg end }
 
 local function fail(what, message)
   error(setmetatable({ msg = what .. ": " .. message }, Failure), 0)
