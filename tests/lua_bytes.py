@@ -29,7 +29,8 @@ def png(width: int = 3, height: int = 2) -> bytes:
     """A valid RGB PNG, built by hand (signature, IHDR, IDAT, IEND with their CRCs)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
 
     rows = b"".join(b"\x00" + b"\x20\x80\xc0" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)

@@ -32,13 +32,16 @@ def refused(kernel: Kernel, code: str) -> str:
 
 def test_png_that_is_not_a_png_is_refused(kernel: Kernel) -> None:
     line = refused(kernel, 'display.png("GIF89a definitely not a png")')
-    assert line == "safekernel: an image/png output was refused: the bytes are not a PNG (no signature)\n"
+    assert line == (
+        "safekernel: an image/png output was refused: the bytes are not a PNG (no signature)\n"
+    )
 
 
 def test_png_with_a_bad_checksum_is_refused(kernel: Kernel) -> None:
     broken = bytearray(png())
     broken[20] ^= 0xFF  # inside IHDR
-    assert "bad checksum in its IHDR chunk" in refused(kernel, f"display.png({lua_literal(bytes(broken))})")
+    line = refused(kernel, f"display.png({lua_literal(bytes(broken))})")
+    assert "bad checksum in its IHDR chunk" in line
 
 
 def test_truncated_png_is_refused(kernel: Kernel) -> None:
@@ -92,7 +95,7 @@ def test_unknown_display_option_is_a_clear_error(kernel: Kernel) -> None:
 
 # -- what a hostile worker could send, straight into the kernel's checks -------------------
 def test_kernel_refuses_mime_types_outside_the_whitelist() -> None:
-    with pytest.raises(Refused, match="'application/javascript'.*not an allowed type"):
+    with pytest.raises(Refused, match=r"'application/javascript'.*not an allowed type"):
         OutputCheck().bundle({"application/javascript": "alert(1)"})
 
 
@@ -177,5 +180,5 @@ def test_channel_accepts_bytes_and_text_in_display_data() -> None:
 
 def test_channel_refuses_display_data_that_is_not_text_or_bytes() -> None:
     body = frame_body({"type": "result", "data": {"text/plain": {"nested": [1]}}})
-    with pytest.raises(ProtocolError, match="result.data must map MIME types"):
+    with pytest.raises(ProtocolError, match=r"result\.data must map MIME types"):
         decode_from_worker(body)

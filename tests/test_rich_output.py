@@ -26,7 +26,7 @@ def only_display(code: str, kernel: Kernel, msg_type: str = "display_data") -> d
         ('display.html("<b>bold</b>")', "text/html", "<b>bold</b>"),
         ('display.markdown("# Title")', "text/markdown", "# Title"),
         ('display.latex("$x^2$")', "text/latex", "$x^2$"),
-        ('display.svg("<svg xmlns=\'http://www.w3.org/2000/svg\'/>")', "image/svg+xml", "<svg"),
+        ("display.svg(\"<svg xmlns='http://www.w3.org/2000/svg'/>\")", "image/svg+xml", "<svg"),
     ],
 )
 def test_display_functions_send_their_mime_type(
@@ -151,14 +151,16 @@ def test_display_of_a_plot_is_svg(kernel: Kernel) -> None:
 
 
 def test_json_module_is_loaded(kernel: Kernel) -> None:
-    run = kernel.run('json.decode(\'{"a": [1, 2]}\').a[2] + #json.encode({x = 1})')
+    run = kernel.run("json.decode('{\"a\": [1, 2]}').a[2] + #json.encode({x = 1})")
     assert run.result == "9"
 
 
 def test_failing_metamethod_is_a_clear_error(kernel: Kernel) -> None:
     run = kernel.run("setmetatable({}, {__html = function() return 42 end})")
     assert run.error is not None
-    assert run.error["evalue"] == "could not show the result: '__html' must return a string (got number)"
+    assert run.error["evalue"] == (
+        "could not show the result: '__html' must return a string (got number)"
+    )
 
 
 def test_endless_metamethod_is_stopped_by_the_time_limit(kernel: Kernel) -> None:
