@@ -249,16 +249,19 @@ local function params(fn)
 end
 
 local function table_summary(path, value)
-  local count, keys = 0, {}
+  local count, keys, named = 0, {}, 0
   for k in next, value do
     count = count + 1
-    if type(k) == "string" and #keys < 12 then keys[#keys + 1] = k end
+    if type(k) == "string" then
+      named = named + 1
+      if #keys < 12 then keys[#keys + 1] = k end
+    end
     if count >= MAX_ITEMS then break end
   end
   t_sort(keys)
   local lines = { s_format("%s: table with %s%d entries (length %d)", path,
     count >= MAX_ITEMS and "at least " or "", count, rawlen(value)) }
-  if #keys > 0 then lines[2] = "fields: " .. t_concat(keys, ", ") .. (count > #keys and ", ..." or "") end
+  if #keys > 0 then lines[2] = "fields: " .. t_concat(keys, ", ") .. (named > #keys and ", ..." or "") end
   return t_concat(lines, "\n")
 end
 
