@@ -7,6 +7,9 @@ ends that worker.
 
 kernel -> worker: execute, complete, inspect, is_complete, input_reply, interrupt, shutdown
 worker -> kernel: ready, stream, display, clear_output, input_request, result, error, done, reply
+
+display and result carry `data`: {mime: str | bytes}; str for text types and application/json
+(JSON text), bytes for image/png and image/jpeg (raw, base64-encoded by the kernel).
 """
 
 from __future__ import annotations
@@ -84,7 +87,15 @@ def decode_from_worker(body: bytes) -> Message:
         raise ProtocolError("done.status is not ok/error/aborted")
     if kind == "error" and not all(isinstance(line, str) for line in message["traceback"]):
         raise ProtocolError("error.traceback must be a list of strings")
+    if kind in ("display", "result") and not _is_mime_data(message["data"]):
+        raise ProtocolError(f"{kind}.data must map MIME types to text or bytes")
     return message
+
+
+def _is_mime_data(data: dict[Any, Any]) -> bool:
+    # text for text types and JSON (as JSON text); raw bytes for images, which the kernel
+    # validates and base64-encodes itself (see outputs.py)
+    return all(isinstance(k, str) and isinstance(v, str | bytes) for k, v in data.items())
 
 
 def decode_typed(body: bytes) -> Message:

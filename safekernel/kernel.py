@@ -27,6 +27,8 @@ ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
 #: themselves (a worker maps ~700 MB of address space before any cell); `%memory` may use the
 #: rest, so a cell meets its own clear memory limit before the address-space backstop
 INTERPRETER_ADDRESS_SPACE = 768 * 1024 * 1024
+#: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
+STDIN_POLL_S = 0.01
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 LUA_LANGUAGE_INFO: dict[str, object] = {
@@ -371,14 +373,33 @@ class _IOPubFrontend:
         )
 
     async def input(self, prompt: str, password: bool) -> str | None:
+        """Ask the frontend over the stdin channel; cancellable (an interrupt cancels it).
+
+        ipykernel's own raw_input blocks a thread until the user answers, so an interrupt
+        could not end the cell; this polls the stdin socket from the event loop instead.
+        """
         if not self.allow_stdin:
             return None
-        # ipykernel's raw_input blocks while it polls the stdin socket; run it off the loop
-        reader = self.kernel.getpass if password else self.kernel.raw_input
-        try:
-            return await asyncio.to_thread(reader, prompt)
-        except (EOFError, KeyboardInterrupt):
-            return None
-        except Exception as exc:
-            self.kernel.log.warning("safekernel: input failed: %s", exc)
-            return None
+        kernel = self.kernel
+        assert kernel.session is not None
+        stdin = kernel.stdin_socket
+        while stdin.poll(0):  # drop stale replies (to an earlier, interrupted request)
+            stdin.recv_multipart()
+        ident = kernel._get_shell_context_var(kernel._shell_parent_ident)
+        kernel.session.send(
+            stdin,
+            "input_request",
+            {"prompt": prompt, "password": password},
+            kernel.get_parent("shell"),
+            ident=ident,
+        )
+        while True:
+            while stdin.poll(0):
+                _, reply = kernel.session.recv(stdin)
+                if reply is None or reply.get("msg_type") != "input_reply":
+                    continue
+                value = reply.get("content", {}).get("value")
+                if not isinstance(value, str) or value == "\x04":  # EOF
+                    return None
+                return value
+            await asyncio.sleep(STDIN_POLL_S)

@@ -16,6 +16,14 @@ MIB = 1024 * 1024
 #: kills the worker this long after it, for code stuck inside a C function.
 HARD_KILL_GRACE_S = 0.5
 
+#: Largest rich output (one display or cell value, all its MIME types together). Below the
+#: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
+DISPLAY_BYTES = 8 * MIB
+#: Rich output one cell may send in all
+CELL_DISPLAY_BYTES = 32 * MIB
+#: Deepest application/json a cell may display (frontends render it as a tree)
+JSON_DEPTH = 64
+
 
 @dataclass(frozen=True)
 class Limits:

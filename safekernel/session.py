@@ -19,28 +19,18 @@ from typing import Any, Protocol
 from safekernel.errors import ProtocolError, WorkerLost
 from safekernel.limits import HARD_KILL_GRACE_S, Limits, limit_message
 from safekernel.magics import CellOptions
+from safekernel.outputs import OutputCheck, Refused, metadata
 from safekernel.pool import Pool, WorkerHandle
 from safekernel.sandbox.report import LayerStatus
 
-#: MIME types a worker may send; anything else is dropped with a log line
-ALLOWED_MIME = frozenset(
-    {
-        "text/plain",
-        "text/html",
-        "text/markdown",
-        "text/latex",
-        "image/svg+xml",
-        "image/png",
-        "image/jpeg",
-        "application/json",
-    }
-)
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
 #: after an interrupt, a worker that has not finished the cell this long later is ended
 INTERRUPT_GRACE_S = 1.0
 #: complete / inspect / is_complete must answer within this (the worker stops itself sooner)
 REQUEST_TIMEOUT_S = 3.0
+#: longest answer to input() passed to the worker (a paste of a whole book is cut here)
+MAX_INPUT_CHARS = 1024 * 1024
 
 
 class Frontend(Protocol):
@@ -82,6 +72,8 @@ class _CellRun:
         self.interrupt_deadline: float | None = None
         self.output_bytes = 0
         self.output_cut = False
+        self.outputs = OutputCheck()
+        self.interrupted = asyncio.Event()
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -171,12 +163,12 @@ class Session:
             if kind == "stream":
                 self._stream(worker, run, message, frontend)
             elif kind == "display":
-                data = self._bundle(message["data"])
+                data = self._bundle(run, message["data"], frontend)
                 if data:
                     frontend.display(
                         data,
-                        _json_safe(message["metadata"]),
-                        message["display_id"],
+                        metadata(message["metadata"], data),
+                        message["display_id"][:200] if message["display_id"] else None,
                         message["update"],
                     )
             elif kind == "clear_output":
@@ -184,7 +176,7 @@ class Session:
             elif kind == "input_request":
                 await self._input(worker, run, message, frontend)
             elif kind == "result":
-                data = self._bundle(message["data"])
+                data = self._bundle(run, message["data"], frontend)
                 if data:
                     frontend.result(data)
             elif kind == "error":
@@ -218,30 +210,41 @@ class Session:
     ) -> None:
         loop = asyncio.get_running_loop()
         asked = loop.time()
-        value = await frontend.input(message["prompt"][:10_000], message["password"])
+        answer = asyncio.ensure_future(
+            frontend.input(message["prompt"][:10_000], message["password"])
+        )
+        interrupted = asyncio.ensure_future(run.interrupted.wait())
+        await asyncio.wait({answer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+        interrupted.cancel()
         run.deadline += loop.time() - asked
+        if not answer.done():
+            # the worker got the interrupt too: its input() fails and the cell stops
+            answer.cancel()
+            return
+        value = answer.result()
+        if value is not None:
+            value = value[:MAX_INPUT_CHARS]
         if value is None:
             worker.send(
                 {
                     "type": "input_reply",
                     "value": None,
-                    "error": "this frontend does not support input (stdin is off)",
+                    "error": "this frontend does not accept input (stdin is off); run the cell "
+                    "in JupyterLab, Notebook or jupyter console, or set the value in code",
                 }
             )
         else:
             worker.send({"type": "input_reply", "value": value})
 
-    def _bundle(self, data: dict[str, Any]) -> dict[str, Any]:
-        bundle: dict[str, Any] = {}
-        for mime, value in data.items():
-            if mime not in ALLOWED_MIME:
-                self.log.warning("safekernel: dropped output of type %r", mime)
-                continue
-            if mime == "application/json":
-                bundle[mime] = _json_safe(value)
-            elif isinstance(value, str):
-                bundle[mime] = value
-        return bundle
+    def _bundle(
+        self, run: _CellRun, data: dict[str, Any], frontend: Frontend
+    ) -> dict[str, Any] | None:
+        """The checked bundle, or None with one line on stderr saying why it was refused."""
+        try:
+            return run.outputs.bundle(data)
+        except Refused as refused:
+            frontend.stream("stderr", f"safekernel: {refused}\n")
+            return None
 
     def _lose(
         self,
@@ -279,6 +282,7 @@ class Session:
         worker, run = self._running
         if run.interrupt_deadline is None:
             run.interrupt_deadline = asyncio.get_running_loop().time() + INTERRUPT_GRACE_S
+        run.interrupted.set()
         with contextlib.suppress(WorkerLost):
             worker.send({"type": "interrupt"})
 
@@ -314,18 +318,3 @@ def _usage(raw: dict[str, Any]) -> dict[str, float]:
         if isinstance(value, int | float) and math.isfinite(value):
             usage[key] = float(value)
     return usage
-
-
-def _json_safe(value: Any, depth: int = 0) -> Any:
-    """Keep only JSON types from a worker's value (msgpack can carry bytes and odd keys)."""
-    if depth > 100:
-        return None
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, list):
-        return [_json_safe(item, depth + 1) for item in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
-    return None

@@ -85,11 +85,18 @@ class Watchdog:
             self._deadline = time.monotonic() + seconds
             self._cond.notify()
 
-    def extend(self, seconds: float) -> None:
-        """Waiting for the user's input does not count against the cell's time."""
+    def pause(self) -> float | None:
+        """Stop the clock (while the user types an input); returns the time that was left."""
         with self._cond:
-            if self._deadline is not None:
-                self._deadline += seconds
+            left = None if self._deadline is None else self._deadline - time.monotonic()
+            self._deadline = None
+            return left
+
+    def resume(self, left: float | None) -> None:
+        with self._cond:
+            if left is not None:
+                self._deadline = time.monotonic() + left
+                self._cond.notify()
 
     def stop(self) -> None:
         with self._cond:
@@ -135,10 +142,13 @@ class Sink:
         self._outbox.send({"type": "clear_output", "wait": wait})
 
     def input(self, prompt: str, password: bool) -> str:
-        self._outbox.send({"type": "input_request", "prompt": prompt, "password": password})
-        asked = time.monotonic()
-        reply = self._inbox.get()
-        self._watchdog.extend(time.monotonic() - asked)
+        # waiting for the user's input does not count against the cell's time
+        left = self._watchdog.pause()
+        try:
+            self._outbox.send({"type": "input_request", "prompt": prompt, "password": password})
+            reply = self._inbox.get()
+        finally:
+            self._watchdog.resume(left)
         if reply.get("type") != "input_reply":
             raise SafeKernelError("input was interrupted")
         value = reply.get("value")

@@ -27,3 +27,10 @@ class SafeKernelConformance(jupyter_kernel_test.KernelTests):
     incomplete_code_samples = ["function f()", "if x then", "t = {"]
     invalid_code_samples = ["x = )", "end end"]
     code_inspect_sample = "string.format"
+    code_display_data = [
+        {"code": 'display.html("<b>hi</b>")', "mime": "text/html"},
+        {"code": 'display.markdown("# hi")', "mime": "text/markdown"},
+        {"code": "display.json({a = 1})", "mime": "application/json"},
+        {"code": "display(plot.line({1, 2, 3}))", "mime": "image/svg+xml"},
+    ]
+    code_clear_output = "clear_output()"

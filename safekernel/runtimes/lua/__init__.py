@@ -1,5 +1,6 @@
 """The Lua runtime: Lua 5.4 through lupa, in a whitelist environment (sandbox.lua), with a REPL
-layer (repl.lua) and an asynchronous, zero-cost stop (stopswitch.py).
+layer (repl.lua), rich output and input (render.lua, display.lua), the json and plot modules,
+and an asynchronous, zero-cost stop (stopswitch.py).
 
 Pinned to `lupa.lua54`: plain `lupa.LuaRuntime` is Lua 5.5 in lupa 2.8, and LuaJIT is never
 used for untrusted code (compiled loops ignore hooks; deep recursion segfaults).
@@ -16,15 +17,26 @@ import lupa
 from lupa import lua54
 
 from safekernel.datadir import DataDir, DataError
-from safekernel.limits import Limits, limit_message
-from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
+from safekernel.errors import SafeKernelError
+from safekernel.limits import (
+    CELL_DISPLAY_BYTES,
+    DISPLAY_BYTES,
+    JSON_DEPTH,
+    Limits,
+    limit_message,
+)
+from safekernel.runtimes.base import CellError, CellOutcome, EventSink, MimeBundle, Runtime
 from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
 
 #: Read once when the zygote imports this module: a hardened worker can open no file.
 _SOURCES = {
     name: resources.files(__package__).joinpath(f"{name}.lua").read_bytes()
-    for name in ("sandbox", "repl")
+    for name in ("sandbox", "render", "display", "docs", "repl", "json", "plot")
 }
+#: Modules a cell finds among its globals; they run in the cell's environment.
+_MODULES = ("json", "plot")
+#: Sent as bytes (the kernel validates and base64-encodes them); every other type is text.
+BINARY_MIME = frozenset({"image/png", "image/jpeg"})
 
 #: Caps handed to the Lua side (see sandbox.lua and repl.lua for what each one guards).
 CAPS = {
@@ -33,6 +45,11 @@ CAPS = {
     "max_render_depth": 20,
     "max_render_items": 1000,
     "max_render_bytes": 256 * 1024,
+    "max_table_rows": 500,
+    "max_table_columns": 50,
+    "max_display_bytes": DISPLAY_BYTES,
+    "max_cell_display_bytes": CELL_DISPLAY_BYTES,
+    "max_json_depth": JSON_DEPTH,
 }
 #: The instruction-budget hook fires every this many instructions (or the budget, if smaller).
 BUDGET_STEP = 100_000
@@ -58,6 +75,16 @@ def _text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return "" if value is None else str(value)
+
+
+def _bundle(table: Any) -> MimeBundle:
+    """A Lua {mime = string} table as a bundle: images stay bytes, everything else is text."""
+    bundle: MimeBundle = {}
+    for key, value in table.items():
+        mime = _text(key)
+        if isinstance(value, bytes):
+            bundle[mime] = value if mime in BINARY_MIME else _text(value)
+    return bundle
 
 
 class LuaRuntime(Runtime):
@@ -86,6 +113,9 @@ class LuaRuntime(Runtime):
                 b"leave": self._leave,
                 b"data_list": self._data_list,
                 b"data_read": self._data_read,
+                b"display": self._display,
+                b"clear_output": self._clear_output,
+                b"input": self._input,
             }
         )
         caps = self._lua.table_from({k.encode(): v for k, v in CAPS.items()})
@@ -95,7 +125,25 @@ class LuaRuntime(Runtime):
         hook_function = lua_gethook(main_state)
         self._switch = StopSwitch(main_state, hook_function)
         self._api = self._lua.execute(_SOURCES["sandbox"], host, caps, name="@safekernel/sandbox")
-        self._repl = self._lua.execute(_SOURCES["repl"], self._api, caps, name="@safekernel/repl")
+        env = self._api.env
+        for module in _MODULES:
+            env[module.encode()] = self._load_in_env(module, env)()
+        render = self._run_host_chunk("render", caps)
+        output = self._run_host_chunk("display", self._api, caps, host, render, env.json)
+        docs = self._run_host_chunk("docs")
+        self._repl = self._run_host_chunk("repl", self._api, caps, render, output, docs)
+
+    def _run_host_chunk(self, name: str, *args: Any) -> Any:
+        # "@" chunk names: tracebacks show only "=" chunks (the cell's), never host code
+        return self._lua.execute(_SOURCES[name], *args, name=f"@safekernel/{name}.lua")
+
+    def _load_in_env(self, name: str, env: Any) -> Any:
+        """A module compiled as text into the cell's environment (it sees only the whitelist)."""
+        load = self._lua.globals().load
+        compiled = load(_SOURCES[name], f"@safekernel/{name}.lua".encode(), b"t", env)
+        if isinstance(compiled, tuple):  # nil, message
+            raise SafeKernelError(f"the {name} module does not compile: {_text(compiled[-1])}")
+        return compiled
 
     # -- callbacks from Lua (main thread) --------------------------------------------------
     def _write(self, name: bytes, data: bytes) -> None:
@@ -109,6 +157,31 @@ class LuaRuntime(Runtime):
             self._switch.request("output")
             return
         self._sink.stream(_text(name), _text(data))
+
+    def _display(
+        self, table: Any, display_id: bytes | None, update: bool, width: Any, height: Any
+    ) -> None:
+        if self._sink is None or self._switch.reason is not None:
+            return
+        data = _bundle(table)
+        size = {k: v for k, v in (("width", width), ("height", height)) if isinstance(v, int)}
+        metadata = {mime: size for mime in data if mime in BINARY_MIME} if size else {}
+        ident = None if display_id is None else _text(display_id)
+        self._sink.display(data, metadata, ident, bool(update))
+
+    def _clear_output(self, wait: bool) -> None:
+        if self._sink is not None and self._switch.reason is None:
+            self._sink.clear_output(bool(wait))
+
+    def _input(self, prompt: bytes, password: bool) -> Any:
+        """{true, text} or {false, why}: the Lua side raises the error at the cell's line."""
+        if self._sink is None:
+            return self._lua.table(False, b"no cell is running")
+        try:
+            value = self._sink.input(_text(prompt), bool(password))
+        except SafeKernelError as exc:
+            return self._lua.table(False, str(exc).encode())
+        return self._lua.table(True, value.encode("utf-8", errors="surrogateescape"))
 
     def _stop_reason(self) -> bool:
         return self._switch.reason is not None
@@ -181,8 +254,8 @@ class LuaRuntime(Runtime):
             return None, CellError("InternalError", "the cell ended without a result", [])
         status = _text(outcome[0])
         if status == "ok":
-            text = outcome[1] if len(outcome) > 1 else None
-            return ({"text/plain": _text(text)} if text is not None else None), None
+            value = outcome[1] if len(outcome) > 1 else None
+            return (_bundle(value) if value is not None else None), None
         message = _text(outcome[1])
         if status == "syntax":
             return None, CellError("SyntaxError", message, [f"SyntaxError: {message}"])

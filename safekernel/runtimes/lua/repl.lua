@@ -1,27 +1,28 @@
 -- The REPL behaviour of a cell: compile (a trailing expression becomes the cell's value), run
--- under a traceback handler that shows only the cell's own frames, and render values as text.
+-- under a traceback handler that shows only the cell's own frames, and show its value as a MIME
+-- bundle (render.lua). Completion and inspection read tables raw: they never run user code.
 -- Host code: runs with the real globals, captured below before any cell runs.
 --
---   local repl = make_repl(api, caps)
-local api, caps = ...
+--   local repl = make_repl(api, caps, render, output, docs)
+local api, caps, render, output, docs = ...
 
 local env, STOP, ERROR_BOX = api.env, api.STOP, api.ERROR_BOX
 local setmetatable = setmetatable
 local getmetatable, pairs, pcall, rawequal, rawget, rawlen = getmetatable, pairs, pcall, rawequal, rawget, rawlen
 local tostring, type, xpcall, load, next = tostring, type, xpcall, load, next
-local math_type, huge, m_max = math.type, math.huge, math.max
-local s_format, s_sub, s_find, s_gsub, s_byte, s_match, s_rep = string.format, string.sub, string.find, string.gsub, string.byte, string.match, string.rep
+local m_max, math_type = math.max, math.type
+local s_format, s_sub, s_match = string.format, string.sub, string.match
 local t_concat, t_sort, t_pack = table.concat, table.sort, table.pack
-local getinfo = debug.getinfo
+local getinfo, getlocal = debug.getinfo, debug.getlocal
 
 local CELL = "=cell"
 local MAX_FRAMES = caps.max_frames
-local MAX_DEPTH = caps.max_render_depth
 local MAX_ITEMS = caps.max_render_items
-local MAX_TEXT = caps.max_render_bytes
-local LINE_WIDTH = 80
 -- how far back from the end a cell's trailing expression may start (compiles per try)
 local MAX_EXPR_LINES = 60
+-- how many __index tables completion follows to find an object's methods
+local MAX_INDEX_CHAIN = 8
+local cap = render.cap
 
 local repl = {}
 
@@ -86,122 +87,46 @@ local function traceback_handler(e)
   return setmetatable({ err = e, frames = frames }, ERROR_BOX)
 end
 
-------------------------------------------------------------------------------------------
--- Rendering values as text (runs user __tostring: the host calls it under the cell's limits).
-------------------------------------------------------------------------------------------
-local function quote(s)
-  s = s_gsub(s, '[%c"\\]', function(c)
-    if c == "\n" then return "\\n" elseif c == "\t" then return "\\t"
-    elseif c == "\r" then return "\\r" elseif c == '"' then return '\\"'
-    elseif c == "\\" then return "\\\\" end
-    return s_format("\\%d", s_byte(c))
-  end)
-  return '"' .. s .. '"'
-end
-
-local function is_identifier(k)
-  return type(k) == "string" and s_match(k, "^[%a_][%w_]*$") ~= nil
-end
-
-local function key_order(a, b)
-  local ta, tb = type(a), type(b)
-  if ta ~= tb then return ta < tb end
-  if ta == "number" or ta == "string" then return a < b end
-  return tostring(a) < tostring(b)
-end
-
-local render
-
-local function has_tostring(v)
-  local mt = getmetatable(v)
-  return type(mt) == "table" and rawget(mt, "__tostring") ~= nil
-end
-
-local function render_table(t, depth, seen, budget)
-  if seen[t] then return "<cycle>" end
-  if depth > MAX_DEPTH then return "{...}" end
-  seen[t] = true
-  -- rawlen and rawget: rendering must not depend on a cell's __len or __index
-  local items, n = {}, rawlen(t)
-  local count = 0
-  for i = 1, n do
-    count = count + 1
-    if count > MAX_ITEMS then break end
-    items[#items + 1] = render(rawget(t, i), depth + 1, seen, budget)
-  end
-  local keys = {}
-  for k in next, t do
-    if not (math_type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
-    if #keys > MAX_ITEMS then break end
-  end
-  pcall(t_sort, keys, key_order)
-  for _, k in pairs(keys) do
-    count = count + 1
-    if count > MAX_ITEMS then break end
-    local label = is_identifier(k) and k or ("[" .. render(k, depth + 1, seen, budget) .. "]")
-    items[#items + 1] = label .. " = " .. render(rawget(t, k), depth + 1, seen, budget)
-  end
-  seen[t] = nil
-  if count > MAX_ITEMS then items[#items + 1] = "..." end
-  if #items == 0 then return "{}" end
-  local flat = "{" .. t_concat(items, ", ") .. "}"
-  if #flat + depth * 2 <= LINE_WIDTH and not s_find(flat, "\n", 1, true) then return flat end
-  local pad = s_rep("  ", depth + 1)
-  for i = 1, #items do items[i] = pad .. s_gsub(items[i], "\n", "\n  ") end
-  return "{\n" .. t_concat(items, ",\n") .. "\n" .. s_rep("  ", depth) .. "}"
-end
-
-render = function(v, depth, seen, budget)
-  local tv = type(v)
-  if tv == "string" then return quote(v) end
-  if tv == "table" and not has_tostring(v) then return render_table(v, depth, seen, budget) end
-  if tv == "number" and math_type(v) == "float" then
-    if v ~= v then return "nan" elseif v == huge then return "inf" elseif v == -huge then return "-inf" end
-  end
-  return tostring(v)
-end
-
-local function cap(text)
-  if #text > MAX_TEXT then
-    return s_sub(text, 1, MAX_TEXT) .. s_format("\n... (%d more bytes not shown)", #text - MAX_TEXT)
-  end
-  return text
-end
-
-function repl.render(v)
-  return cap(render(v, 0, {}, nil))
-end
-
-local function render_results(results)
-  local parts = {}
-  for i = 2, results.n do parts[#parts + 1] = render(results[i], 0, {}, nil) end
-  return cap(t_concat(parts, ", "))
-end
-
 -- An error value as text: strings as they are, anything else through tostring (runs user
 -- __tostring, so this too is called under the cell's limits).
 local function error_text(e)
   if type(e) == "string" then return e end
-  if has_tostring(e) then
+  local mt = getmetatable(e)
+  if type(mt) == "table" and rawget(mt, "__tostring") ~= nil then
     local ok, text = pcall(tostring, e)
     if ok and type(text) == "string" then return text end
   end
   return s_format("(error object is a %s value)", type(e))
 end
 
+-- The cell's value as a MIME bundle: every representation of a single value, text only for
+-- several (`return a, b`).
+local function result_bundle(results)
+  local bundle
+  if results.n == 2 then
+    bundle = render.bundle(results[2])
+  else
+    bundle = { ["text/plain"] = render.values(results) }
+  end
+  output.charge(bundle, "the cell's value")
+  return bundle
+end
+
 ------------------------------------------------------------------------------------------
--- What the host calls. Results are plain strings for the Python side.
---   run(code) -> "ok", text_or_nil | "syntax", message | "error", message, frames_text
+-- What the host calls.
+--   run(code) -> "ok", bundle_or_nil | "syntax", message | "error", message, frames_text
 ------------------------------------------------------------------------------------------
 function repl.run(code)
+  output.reset()
   local fn, err = compile(code)
   if not fn then return "syntax", err end
   local results = t_pack(xpcall(fn, traceback_handler))
   if results[1] then
     if results.n < 2 then return "ok", nil end
-    local ok, text = pcall(render_results, results)
-    if ok then return "ok", text end
-    return "error", "could not show the result: " .. error_text(text), ""
+    local ok, bundle = pcall(result_bundle, results)
+    if ok then return "ok", bundle end
+    if rawequal(bundle, STOP) then error(bundle, 0) end
+    return "error", cap("could not show the result: " .. error_text(bundle)), ""
   end
   local failure = results[2]
   if type(failure) == "table" and failure.frames then
@@ -220,36 +145,69 @@ function repl.is_complete(code)
   return "invalid"
 end
 
+------------------------------------------------------------------------------------------
+-- Completion
+------------------------------------------------------------------------------------------
 local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for", "function",
   "goto", "if", "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while" }
 
--- Names that complete `prefix` (the text before the cursor, e.g. "string.fo" or "t:ins").
--- Reads tables with rawget/next only, so completion never runs user code.
+-- The tables whose fields `value.` / `value:` can reach: the value itself, then each
+-- metatable's __index table (how objects find their methods), read raw.
+local function field_tables(value)
+  if type(value) == "string" then return { env.string } end
+  local tables = {}
+  for _ = 1, MAX_INDEX_CHAIN do
+    if type(value) ~= "table" then break end
+    tables[#tables + 1] = value
+    local mt = getmetatable(value)
+    value = type(mt) == "table" and rawget(mt, "__index") or nil
+  end
+  return tables
+end
+
+local function field(value, name)
+  for _, scope in pairs(field_tables(value)) do
+    local v = rawget(scope, name)
+    if v ~= nil then return v end
+  end
+  return nil
+end
+
+-- The value a dotted path names, read raw from the cell's globals (nil if there is none).
+local function lookup(path)
+  local value = env
+  for part in path:gmatch("[^%.:]+") do
+    value = field(value, part)
+    if value == nil then return nil end
+  end
+  return value
+end
+
+local function add_names(matches, scope, partial, methods_only)
+  local count = 0
+  for k, v in next, scope do
+    if type(k) == "string" and s_sub(k, 1, #partial) == partial and s_match(k, "^[%a_][%w_]*$")
+      and (not methods_only or type(v) == "function") then
+      matches[#matches + 1] = k
+    end
+    count = count + 1
+    if count > 10000 then break end
+  end
+end
+
+-- Names that complete the text before the cursor (e.g. "string.fo" or "t:ins"), and how many
+-- bytes of it the match replaces.
 function repl.complete(before)
   local path, sep, partial = s_match(before, "([%w_%.:]-)([%.:]?)([%w_]*)$")
   local matches = {}
-  local scope
   if sep == "" then
-    scope = env
     for _, kw in pairs(KEYWORDS) do
       if s_sub(kw, 1, #partial) == partial then matches[#matches + 1] = kw end
     end
-  else
-    scope = env
-    for part in path:gmatch("[^%.:]+") do
-      if type(scope) ~= "table" then break end
-      scope = rawget(scope, part)
-    end
-    if type(scope) == "string" then scope = env.string end
-  end
-  if type(scope) == "table" then
-    local count = 0
-    for k, v in next, scope do
-      if type(k) == "string" and s_sub(k, 1, #partial) == partial and s_match(k, "^[%a_][%w_]*$") then
-        if sep ~= ":" or type(v) == "function" then matches[#matches + 1] = k end
-      end
-      count = count + 1
-      if count > 10000 then break end
+    add_names(matches, env, partial, false)
+  elseif path ~= "" and not s_match(path, "[%.:]$") then
+    for _, scope in pairs(field_tables(lookup(path))) do
+      add_names(matches, scope, partial, sep == ":")
     end
   end
   t_sort(matches)
@@ -261,30 +219,72 @@ function repl.complete(before)
   return t_concat(unique, "\n"), #partial
 end
 
+------------------------------------------------------------------------------------------
+-- Inspection: the doc of a library function, or a summary of a user's value
+------------------------------------------------------------------------------------------
+-- Library functions and tables by identity, so `f = string.format; f` still finds its doc,
+-- and a cell's own `print = ...` does not; constants (math.pi) by their value at start.
+local function documented_value(name)
+  local maker, method = s_match(name, "^(.-)%(%):([%w_]+)$")
+  if not maker then return lookup(name) end
+  local ok, object = pcall(lookup(maker))
+  return ok and field(object, method) or nil
+end
+
+local doc_of, original = {}, {}
+for name in pairs(docs) do
+  local value = documented_value(name)
+  if type(value) == "function" or type(value) == "table" then doc_of[value] = name end
+  original[name] = value
+end
+
+local function params(fn)
+  local names = {}
+  for i = 1, 20 do
+    local name = getlocal(fn, i)
+    if not name then break end
+    names[#names + 1] = name
+  end
+  if getinfo(fn, "u").isvararg then names[#names + 1] = "..." end
+  return t_concat(names, ", ")
+end
+
+local function table_summary(path, value)
+  local count, keys, named = 0, {}, 0
+  for k in next, value do
+    count = count + 1
+    if type(k) == "string" then
+      named = named + 1
+      if #keys < 12 then keys[#keys + 1] = k end
+    end
+    if count >= MAX_ITEMS then break end
+  end
+  t_sort(keys)
+  local lines = { s_format("%s: table with %s%d entries (length %d)", path,
+    count >= MAX_ITEMS and "at least " or "", count, rawlen(value)) }
+  if #keys > 0 then lines[2] = "fields: " .. t_concat(keys, ", ") .. (named > #keys and ", ..." or "") end
+  return t_concat(lines, "\n")
+end
+
 -- A short description of the value a dotted name refers to. Raw reads only: inspecting
 -- never runs user code (no __index, no __tostring).
 function repl.inspect(path)
-  local value = env
-  for part in path:gmatch("[^%.:]+") do
-    if type(value) ~= "table" then return nil end
-    value = rawget(value, part)
-  end
+  local value = lookup(path)
+  if value ~= nil and doc_of[value] then return docs[doc_of[value]] end
+  if value ~= nil and rawequal(value, original[path]) then return docs[path] end
   if value == nil then return nil end
   local kind = type(value)
   if kind == "table" then
-    local count = 0
-    for _ in next, value do
-      count = count + 1
-      if count >= MAX_ITEMS then break end
-    end
-    return s_format("%s: table with %s%d entries (length %d)", path,
-      count >= MAX_ITEMS and "at least " or "", count, rawlen(value))
+    return table_summary(path, value)
   elseif kind == "string" then
-    return s_format("%s: string of %d bytes\n%s", path, #value, cap(quote(s_sub(value, 1, 200))))
+    return s_format("%s: string of %d bytes\n%s", path, #value, render.quote(s_sub(value, 1, 200)))
   elseif kind == "function" then
     local info = getinfo(value, "S")
     if info.what == "C" then return path .. ": built-in function" end
-    return s_format("%s: function defined at %s:%d", path, info.short_src, info.linedefined)
+    return s_format("%s(%s): function defined at %s:%d", path, params(value), info.short_src,
+      info.linedefined)
+  elseif kind == "number" then
+    return s_format("%s: number (%s)\n%s", path, math_type(value), render.text(value))
   end
   return s_format("%s: %s\n%s", path, kind, tostring(value))
 end

@@ -323,7 +323,7 @@ env._G = env
 ------------------------------------------------------------------------------------------
 -- What the host calls.
 ------------------------------------------------------------------------------------------
-local api = { env = env, STOP = STOP, ERROR_BOX = ERROR_BOX }
+local api = { env = env, STOP = STOP, ERROR_BOX = ERROR_BOX, guarded = guarded }
 
 function api.set_budget(instructions, step)
   budget, budget_step, used = instructions, step, 0

@@ -1,0 +1,159 @@
+"""Editor requests through a real kernel: completion (cursor positions in code points),
+inspection (docs for every builtin, summaries of user values), and is_complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Kernel
+
+
+def reply(kernel: Kernel, msg_id: str) -> dict[str, Any]:
+    while True:
+        msg = kernel.kc.get_shell_msg(timeout=10)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return dict(msg["content"])
+
+
+def complete(kernel: Kernel, code: str, cursor: int | None = None) -> dict[str, Any]:
+    return reply(kernel, kernel.kc.complete(code, len(code) if cursor is None else cursor))
+
+
+def inspect(kernel: Kernel, code: str, cursor: int | None = None) -> str | None:
+    content = reply(kernel, kernel.kc.inspect(code, len(code) if cursor is None else cursor))
+    assert content["status"] == "ok"
+    return content["data"]["text/plain"] if content["found"] else None
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("pri", {"print"}),
+        ("fun", {"function"}),
+        ("p", {"plot", "pairs", "pcall", "print"}),
+        ("plot.", {"line", "scatter", "bar", "hist", "figure"}),
+        ("json.de", {"decode"}),
+        ("display.", {"html", "markdown", "svg", "png", "jpeg", "json", "latex", "table"}),
+        ("string.fo", {"format"}),
+        ("clear_", {"clear_output"}),
+        ("inp", {"input"}),
+    ],
+)
+def test_completion_offers_names(kernel: Kernel, code: str, expected: set[str]) -> None:
+    content = complete(kernel, code)
+    assert expected <= set(content["matches"])
+
+
+def test_completion_finds_the_users_own_fields_and_methods(kernel: Kernel) -> None:
+    kernel.run(
+        "Account = {}\nAccount.__index = Account\n"
+        "function Account.new(b) return setmetatable({balance = b, owner = 'Ada'}, Account) end\n"
+        "function Account:deposit(n) self.balance = self.balance + n end\n"
+        "function Account:describe() return self.owner end\n"
+        "acct = Account.new(10)\ngreeting = 'hello'"
+    )
+    fields = complete(kernel, "acct.")
+    assert {"balance", "owner", "deposit", "describe"} <= set(fields["matches"])
+    methods = complete(kernel, "acct:de")
+    assert methods["matches"] == ["deposit", "describe"]
+    assert complete(kernel, "greeting:up")["matches"] == ["upper"]
+
+
+def test_completion_does_not_run_user_code(kernel: Kernel) -> None:
+    kernel.run(
+        "trap_count = 0\n"
+        "trap = setmetatable({}, {__index = function() trap_count = trap_count + 1 end})"
+    )
+    complete(kernel, "trap.x")
+    inspect(kernel, "trap")
+    assert kernel.run("trap_count").result == "0"
+
+
+def test_completion_cursor_positions_on_a_later_line_with_non_ascii_text(kernel: Kernel) -> None:
+    code = 'local café = "日本語"\nprint(café)\ns = "€" .. string.fo'
+    content = complete(kernel, code)
+    # Jupyter counts cursor positions in unicode code points, not bytes
+    assert content["cursor_end"] == len(code)
+    assert content["cursor_start"] == len(code) - 2
+    assert code[content["cursor_start"] : content["cursor_end"]] == "fo"
+    assert "format" in content["matches"]
+
+
+def test_completion_in_the_middle_of_a_cell(kernel: Kernel) -> None:
+    code = 'x = "ü"\ny = math.fl\nz = 1'
+    cursor = code.index("math.fl") + len("math.fl")
+    content = complete(kernel, code, cursor)
+    assert content["matches"] == ["floor"]
+    assert (content["cursor_start"], content["cursor_end"]) == (cursor - 2, cursor)
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("string.format", "string.format(fmt, ...) -> string"),
+        ("print", "print(...)"),
+        ("display", "richest form"),
+        ("display.png", "display.png(bytes"),
+        ("plot.line", "plot.line([xs,] ys [, opts]) -> figure"),
+        ("json.decode", "json.decode(text"),
+        ("input", "password = true"),
+        ("math.pi", "3.14159"),
+    ],
+)
+def test_inspect_shows_the_doc_of_a_library_name(kernel: Kernel, name: str, needle: str) -> None:
+    text = inspect(kernel, f"x = {name}")
+    assert text is not None
+    assert needle in text
+
+
+def test_inspect_finds_docs_through_aliases_and_methods(kernel: Kernel) -> None:
+    kernel.run("fmt = string.format\nfig = plot.figure()")
+    assert inspect(kernel, "fmt") is not None
+    assert "string.format(" in (inspect(kernel, "fmt") or "")
+    assert "fig:line(" in (inspect(kernel, "fig:line") or "")
+
+
+def test_inspect_summarises_user_values(kernel: Kernel) -> None:
+    kernel.run(
+        "scores = {10, 20, 30, best = 'Ada'}\n"
+        "function area(w, h, ...) return w * h end\n"
+        "ratio = 0.5\nshadowed_print = 1\nprint = function(s) end"
+    )
+    assert inspect(kernel, "scores") == ("scores: table with 4 entries (length 3)\nfields: best")
+    assert inspect(kernel, "area") == "area(w, h, ...): function defined at cell:2"
+    assert inspect(kernel, "ratio") == "ratio: number (float)\n0.5"
+    # a cell's own print is not documented as the builtin
+    assert "defined at" in (inspect(kernel, "print") or "")
+    kernel.run("print = nil")
+
+
+def test_every_name_in_a_fresh_environment_has_a_doc(fresh_kernel: Kernel) -> None:
+    # every global and every function of a global library table, as a cell sees them
+    run = fresh_kernel.run(
+        "local names = {}\n"
+        "for k, v in pairs(_G) do\n"
+        "  if type(v) == 'table' and k ~= '_G' then\n"
+        "    for f, fv in pairs(v) do\n"
+        "      if type(fv) == 'function' then names[#names + 1] = k .. '.' .. f end\n"
+        "    end\n"
+        "  end\n"
+        "  names[#names + 1] = k\n"
+        "end\n"
+        "table.sort(names)\nreturn table.concat(names, ' ')"
+    )
+    assert run.result is not None
+    names = run.result.strip('"').split()
+    assert len(names) > 100
+    # a doc is a signature line and a description line, never the bare "built-in function"
+    missing = [name for name in names if (inspect(fresh_kernel, name) or "").count("\n") < 1]
+    assert missing == []
+
+
+def test_is_complete_waits_for_end(kernel: Kernel) -> None:
+    content = reply(kernel, kernel.kc.is_complete("function f()\n  return 1"))
+    assert content == {"status": "incomplete", "indent": "  "}
+    content = reply(kernel, kernel.kc.is_complete("function f()\n  return 1\nend"))
+    assert content["status"] == "complete"
+    assert reply(kernel, kernel.kc.is_complete("x = = 1"))["status"] == "invalid"

@@ -1,0 +1,188 @@
+"""Rich output from Lua cells, through a real kernel: display.*, display(value), display ids,
+clear_output, metamethods, record tables, plots and json as cell values."""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import Kernel
+from tests.lua_bytes import JPEG_2X2, lua_literal, png
+
+
+def only_display(code: str, kernel: Kernel, msg_type: str = "display_data") -> dict[str, object]:
+    run = kernel.run(code)
+    assert run.status == "ok", run.error
+    displays = run.of_type(msg_type)
+    assert len(displays) == 1, run.outputs
+    return dict(displays[0]["content"])
+
+
+@pytest.mark.parametrize(
+    ("code", "mime", "shown"),
+    [
+        ('display.html("<b>bold</b>")', "text/html", "<b>bold</b>"),
+        ('display.markdown("# Title")', "text/markdown", "# Title"),
+        ('display.latex("$x^2$")', "text/latex", "$x^2$"),
+        ("display.svg(\"<svg xmlns='http://www.w3.org/2000/svg'/>\")", "image/svg+xml", "<svg"),
+    ],
+)
+def test_display_functions_send_their_mime_type(
+    kernel: Kernel, code: str, mime: str, shown: str
+) -> None:
+    content = only_display(code, kernel)
+    data = content["data"]
+    assert isinstance(data, dict)
+    assert data[mime].startswith(shown)
+    assert "text/plain" in data
+
+
+def test_display_json_sends_parsed_json(kernel: Kernel) -> None:
+    content = only_display('display.json({name = "Ada", scores = {1, 2.5}, ok = true})', kernel)
+    assert content["data"]["application/json"] == {  # type: ignore[index]
+        "name": "Ada",
+        "scores": [1, 2.5],
+        "ok": True,
+    }
+
+
+def test_display_png_is_validated_and_base64_encoded_by_the_kernel(kernel: Kernel) -> None:
+    image = png(3, 2)
+    content = only_display(f"display.png({lua_literal(image)}, {{width = 120}})", kernel)
+    assert base64.b64decode(content["data"]["image/png"]) == image  # type: ignore[index]
+    assert content["metadata"] == {"image/png": {"width": 120}}
+
+
+def test_display_jpeg_is_validated_and_base64_encoded_by_the_kernel(kernel: Kernel) -> None:
+    content = only_display(f"display.jpeg({lua_literal(JPEG_2X2)})", kernel)
+    assert base64.b64decode(content["data"]["image/jpeg"]) == JPEG_2X2  # type: ignore[index]
+
+
+def test_display_with_id_and_update_replaces_the_output(kernel: Kernel) -> None:
+    run = kernel.run(
+        'display.html("<p>step 1</p>", {id = "progress"})\n'
+        'display.html("<p>step 2</p>", {id = "progress", update = true})'
+    )
+    first, update = run.of_type("display_data"), run.of_type("update_display_data")
+    assert len(first) == 1
+    assert len(update) == 1
+    assert first[0]["content"]["transient"] == {"display_id": "progress"}
+    assert update[0]["content"]["transient"] == {"display_id": "progress"}
+    assert update[0]["content"]["data"]["text/html"] == "<p>step 2</p>"
+
+
+def test_update_without_id_is_a_clear_error(kernel: Kernel) -> None:
+    run = kernel.run('display.html("x", {update = true})')
+    assert run.error is not None
+    assert "needs the id" in run.error["evalue"]
+    assert run.error["evalue"].startswith("cell:1:")
+
+
+def test_clear_output_sends_clear_with_wait(kernel: Kernel) -> None:
+    run = kernel.run('print("a")\nclear_output(true)\nprint("b")')
+    clears = run.of_type("clear_output")
+    assert [c["content"]["wait"] for c in clears] == [True]
+
+
+def test_display_of_a_table_uses_its_metamethods(kernel: Kernel) -> None:
+    code = (
+        "local Money = {__html = function(m) return '<b>' .. m.n .. ' €</b>' end,\n"
+        "  __latex = function(m) return '$' .. m.n .. '$' end,\n"
+        "  __tostring = function(m) return m.n .. ' EUR' end}\n"
+        "display(setmetatable({n = 5}, Money))"
+    )
+    data = only_display(code, kernel)["data"]
+    assert data == {  # type: ignore[comparison-overlap]
+        "text/plain": "5 EUR",
+        "text/html": "<b>5 €</b>",
+        "text/latex": "$5$",
+    }
+
+
+def test_cell_value_with_metamethods_is_an_execute_result_with_several_types(
+    kernel: Kernel,
+) -> None:
+    code = (
+        "setmetatable({}, {__markdown = function() return '**md**' end,\n"
+        "  __svg = function() return '<svg/>' end, __tostring = function() return 'T' end})"
+    )
+    data = only_display(code, kernel, "execute_result")["data"]
+    assert data == {  # type: ignore[comparison-overlap]
+        "text/plain": "T",
+        "text/markdown": "**md**",
+        "image/svg+xml": "<svg/>",
+    }
+
+
+def test_array_of_records_is_an_html_table(kernel: Kernel) -> None:
+    code = '{{name = "Ada", born = 1815}, {name = "Alan <T>", born = 1912}}'
+    data = only_display(code, kernel, "execute_result")["data"]
+    html = data["text/html"]  # type: ignore[index]
+    table = ET.fromstring(html)
+    assert [th.text for th in table.iter("th")] == ["born", "name"]
+    assert [td.text for td in table.iter("td")] == ["1815", "Ada", "1912", "Alan <T>"]
+    assert data["text/plain"].startswith("{{born = 1815")  # type: ignore[index]
+
+
+def test_display_table_keeps_the_given_column_order(kernel: Kernel) -> None:
+    code = 'display.table({{name = "Ada", born = 1815}}, {columns = {"name", "born"}})'
+    html = only_display(code, kernel)["data"]["text/html"]  # type: ignore[index]
+    assert [th.text for th in ET.fromstring(html).iter("th")] == ["name", "born"]
+
+
+def test_plain_list_is_not_a_table(kernel: Kernel) -> None:
+    data = only_display("{1, 2, 3}", kernel, "execute_result")["data"]
+    assert data == {"text/plain": "{1, 2, 3}"}  # type: ignore[comparison-overlap]
+
+
+def test_plot_as_cell_value_is_svg(kernel: Kernel) -> None:
+    code = 'plot.line({1, 4, 9, 16}, {title = "squares", xlabel = "n"})'
+    data = only_display(code, kernel, "execute_result")["data"]
+    svg = ET.fromstring(data["image/svg+xml"])  # type: ignore[index]
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+    assert data["text/plain"] == "<plot.line: 1 series, 4 points>"  # type: ignore[index]
+
+
+def test_display_of_a_plot_is_svg(kernel: Kernel) -> None:
+    data = only_display("display(plot.bar({'a', 'b'}, {3, 5}))", kernel)["data"]
+    assert "image/svg+xml" in data  # type: ignore[operator]
+
+
+def test_json_module_is_loaded(kernel: Kernel) -> None:
+    run = kernel.run("json.decode('{\"a\": [1, 2]}').a[2] + #json.encode({x = 1})")
+    assert run.result == "9"
+
+
+def test_failing_metamethod_is_a_clear_error(kernel: Kernel) -> None:
+    run = kernel.run("setmetatable({}, {__html = function() return 42 end})")
+    assert run.error is not None
+    assert run.error["evalue"] == (
+        "could not show the result: '__html' must return a string (got number)"
+    )
+
+
+def test_endless_metamethod_is_stopped_by_the_time_limit(kernel: Kernel) -> None:
+    run = kernel.run("%timeout 1\nsetmetatable({}, {__html = function() while true do end end})")
+    assert run.error is not None
+    assert run.error["ename"] == "TimeLimitExceeded"
+    assert kernel.run("1").result == "1"
+
+
+def test_outputs_keep_their_order_with_prints(kernel: Kernel) -> None:
+    run = kernel.run('print("one")\ndisplay.html("<i>two</i>")\nprint("three")')
+    kinds = [
+        m["content"].get("text", "").strip() or m["msg_type"]
+        for m in run.outputs
+        if m["msg_type"] in ("stream", "display_data")
+    ]
+    assert kinds == ["one", "display_data", "three"]
+
+
+def test_non_utf8_string_is_shown_with_replacement_characters(kernel: Kernel) -> None:
+    content = only_display('display.html("caf\\xe9 \\xff ok")', kernel)
+    assert content["data"]["text/html"] == "caf\ufffd \ufffd ok"  # type: ignore[index]
+    run = kernel.run('print("\\xff\\xfe")\nreturn "\\xc3("')
+    assert run.stdout == "\ufffd\ufffd\n"
+    assert run.result == '"\ufffd("'
