@@ -171,3 +171,20 @@ def test_escape_attempt_is_a_clean_lua_error(kernel: Kernel, code: str, needle: 
     assert run.error is not None
     assert needle in run.error["evalue"]
     assert kernel.run("'alive'").result == '"alive"'
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("('x'):rep(12.5)", "cell:1: bad argument #2 to 'rep'"),
+        ("table.move({1}, 1, 1.5, 1)", "cell:1: bad argument #3 to 'move'"),
+        ("table.concat({1, {}})", "cell:1: invalid value (table) at index 2"),
+    ],
+)
+def test_argument_errors_of_wrapped_functions_point_at_the_cell(
+    kernel: Kernel, code: str, message: str
+) -> None:
+    run = kernel.run(code)
+    assert run.error is not None
+    assert run.error["evalue"].startswith(message)
+    assert "safekernel" not in run.error["evalue"]

@@ -14,7 +14,7 @@ local assert, error, getmetatable, ipairs, next, pairs = assert, error, getmetat
 local pcall, rawequal, rawget, rawlen, rawset, select = pcall, rawequal, rawget, rawlen, rawset, select
 local setmetatable, tonumber, tostring, type, xpcall = setmetatable, tonumber, tostring, type, xpcall
 local load, collectgarbage = load, collectgarbage
-local s_format, s_rep, s_sub, s_byte = string.format, string.rep, string.sub, string.byte
+local s_format, s_rep, s_sub, s_byte, s_gsub = string.format, string.rep, string.sub, string.byte, string.gsub
 local t_concat, t_pack, t_unpack, t_move = table.concat, table.pack, table.unpack, table.move
 local co_create, co_resume, co_status, co_running = coroutine.create, coroutine.resume, coroutine.status, coroutine.running
 local debug_sethook, d_getmetatable = debug.sethook, debug.getmetatable
@@ -171,12 +171,27 @@ end
 -- string table, so the fix is made there, and the metatable is protected so no cell can
 -- booby-trap `("x"):method()` for the host or a later cell.
 string.dump = nil
+
+-- A C function behind one of these wrappers raises its argument errors at the wrapper's line,
+-- naming the wrapper's local: re-raise them at the cell's line, under the public name. A
+-- memory error passes through untouched, so the host still recognises it.
+local function c_call(name, f, ...)
+  local results = t_pack(pcall(f, ...))
+  if results[1] then return t_unpack(results, 2, results.n) end
+  local e = results[2]
+  if type(e) ~= "string" or e == "not enough memory" then error(e, 0) end
+  e = s_gsub(e, "^safekernel/[%w_]+:%d+: ", "")
+  e = s_gsub(e, "to '[^']+'", "to '" .. name .. "'", 1)
+  -- level 2: c_call is tail-called, so the wrapper's frame is gone and the caller is next
+  error(e, 2)
+end
+
 -- C converts a numeric string argument (`("").rep("", "1e15")`), so the caps use tonumber too.
 function string.rep(s, n, sep)
   if (tonumber(n) or 0) > MAX_C_LOOP then
     error(s_format("string.rep: count %.0f is over the sandbox's cap of %d", tonumber(n), MAX_C_LOOP), 2)
   end
-  return s_rep(s, n, sep)
+  return c_call("rep", s_rep, s, n, sep)
 end
 getmetatable("").__metatable = "the string metatable is protected in the sandbox"
 env.string = copy(string)
@@ -192,16 +207,16 @@ end
 env.table = copy(table)
 function env.table.move(a1, f, e, t, a2)
   check_range("table.move", f, e)
-  if a2 == nil then return t_move(a1, f, e, t) end
-  return t_move(a1, f, e, t, a2)
+  if a2 == nil then return c_call("move", t_move, a1, f, e, t) end
+  return c_call("move", t_move, a1, f, e, t, a2)
 end
 function env.table.unpack(list, i, j)
   check_range("table.unpack", i or 1, j or (type(list) == "table" and #list or 0))
-  return t_unpack(list, i, j)
+  return c_call("unpack", t_unpack, list, i, j)
 end
 function env.table.concat(list, sep, i, j)
   check_range("table.concat", i or 1, j or (type(list) == "table" and #list or 0))
-  return t_concat(list, sep, i, j)
+  return c_call("concat", t_concat, list, sep, i, j)
 end
 
 -- table.insert(t, pos, v) and table.remove(t, pos) shift elements in a C loop that no hook can
@@ -218,9 +233,9 @@ end
 
 function env.table.insert(t, ...)
   local count = select("#", ...)
-  if count == 1 then return t_insert(t, ...) end
+  if count == 1 then return c_call("insert", t_insert, t, ...) end
   if count ~= 2 then error("wrong number of arguments to 'insert'", 2) end
-  if type(t) ~= "table" then return t_insert(t, ...) end
+  if type(t) ~= "table" then return c_call("insert", t_insert, t, ...) end
   local pos, value = ...
   local e = #t + 1
   pos = position("insert", pos, 2)
@@ -230,7 +245,7 @@ function env.table.insert(t, ...)
 end
 
 function env.table.remove(t, ...)
-  if select("#", ...) == 0 or type(t) ~= "table" then return t_remove(t, ...) end
+  if select("#", ...) == 0 or type(t) ~= "table" then return c_call("remove", t_remove, t, ...) end
   local size = #t
   local pos = position("remove", (...), 2)
   if pos ~= size and (pos < 1 or pos > size + 1) then
