@@ -1,6 +1,6 @@
 """plot.lua, the SVG plotting module cells get: loaded into a whitelist environment.
 
-The real loader lives elsewhere; `Sandbox` below rebuilds just enough of it (a whitelist env,
+`tests.lua_env.Sandbox` rebuilds just enough of it (a whitelist env,
 `load(src, "=plot", "t", env)`) to test the module on its own. Figures are checked through the
 SVG they produce, parsed as XML.
 """
@@ -11,67 +11,16 @@ import itertools
 import math
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-lua54 = pytest.importorskip("lupa.lua54")
+from tests.lua_env import LUA_DIR, WHITELIST_FUNCTIONS, WHITELIST_LIBRARIES, Sandbox, lua54
 
-LUA_DIR = Path(__file__).resolve().parents[1] / "safekernel" / "runtimes" / "lua"
 SVG = "{http://www.w3.org/2000/svg}"
 
-# Exactly what the loader promises the module: these basic functions and copies of these
-# libraries (string without dump). Nothing else: no io, os, debug, require or load.
-WHITELIST_FUNCTIONS = (
-    *("pairs", "ipairs", "next", "select", "type", "tostring", "tonumber", "pcall", "error"),
-    *("assert", "setmetatable", "getmetatable", "rawequal", "rawlen", "rawget", "rawset"),
-)
-WHITELIST_LIBRARIES = ("string", "table", "math", "utf8")
 
-MAKE_ENV = """
-local functions, libraries, sources = ...
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
-local env = {}
-for _, name in ipairs(functions) do env[name] = _G[name] end
-for _, name in ipairs(libraries) do env[name] = copy(_G[name]) end
-env.string.dump = nil
-for name, source in pairs(sources) do
-  env[name] = assert(load(source, "=" .. name, "t", env))()
-end
-return env
-"""
-
-RUN_CELL = """
-local env, code = ...
-return assert(load(code, "=cell", "t", env))()
-"""
-
-
-class Sandbox:
-    """A Lua 5.4 state with one whitelist env holding the modules; runs cells in that env."""
-
-    def __init__(self, *modules: str) -> None:
-        self.lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
-        sources = {m: (LUA_DIR / f"{m}.lua").read_text(encoding="utf-8") for m in modules}
-        self.env = self.lua.execute(
-            MAKE_ENV,
-            self.lua.table_from(WHITELIST_FUNCTIONS),
-            self.lua.table_from(WHITELIST_LIBRARIES),
-            self.lua.table_from(sources),
-        )
-
-    def run(self, code: str) -> Any:
-        return self.lua.execute(RUN_CELL, self.env, code)
-
-    def error(self, code: str) -> str:
-        with pytest.raises(lua54.LuaError) as info:
-            self.run(code)
-        return str(info.value)
+class PlotSandbox(Sandbox):
+    """The whitelist env with plot loaded, and the SVG a cell's figure renders to."""
 
     def svg(self, code: str) -> str:
         """The SVG text of the figure a cell returns, through its __svg metamethod."""
@@ -85,8 +34,8 @@ class Sandbox:
 
 
 @pytest.fixture
-def lua() -> Sandbox:
-    return Sandbox("plot")
+def lua() -> PlotSandbox:
+    return PlotSandbox("plot")
 
 
 def groups(root: ET.Element, cls: str) -> list[ET.Element]:
@@ -140,18 +89,18 @@ def tick_values(root: ET.Element, axis: str) -> list[float]:
 # --- the SVG document ------------------------------------------------------------------------
 
 
-def test_svg_is_a_valid_xml_document_with_namespace_size_and_viewbox(lua: Sandbox) -> None:
+def test_svg_is_a_valid_xml_document_with_namespace_size_and_viewbox(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({1, 4, 9}, {width = 500, height = 300})")
     assert root.tag == f"{SVG}svg"
     assert root.get("viewBox") == "0 0 500 300"
     assert (root.get("width"), root.get("height")) == ("500", "300")
 
 
-def test_default_size_is_640_by_400(lua: Sandbox) -> None:
+def test_default_size_is_640_by_400(lua: PlotSandbox) -> None:
     assert lua.tree("return plot.line({1, 2})").get("viewBox") == "0 0 640 400"
 
 
-def test_figure_has_svg_method_and_metamethods(lua: Sandbox) -> None:
+def test_figure_has_svg_method_and_metamethods(lua: PlotSandbox) -> None:
     same = lua.run("""
         local f = plot.scatter({1, 2}, {3, 4})
         local mt = getmetatable(f)
@@ -174,14 +123,14 @@ def test_figure_has_svg_method_and_metamethods(lua: Sandbox) -> None:
         ("plot.figure({title = 'x'})", "<plot.figure: empty>"),
     ],
 )
-def test_tostring_summarises_the_figure(lua: Sandbox, code: str, summary: str) -> None:
+def test_tostring_summarises_the_figure(lua: PlotSandbox, code: str, summary: str) -> None:
     assert lua.run(f"return tostring({code})") == summary
 
 
 # --- series ----------------------------------------------------------------------------------
 
 
-def test_line_draws_one_path_per_series_through_every_point(lua: Sandbox) -> None:
+def test_line_draws_one_path_per_series_through_every_point(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({{1, 2, 3, 4}, {4, 3, 2, 1}}, {labels = {'up', 'down'}})")
     lines = groups(root, "line")
     assert len(lines) == 2
@@ -191,7 +140,7 @@ def test_line_draws_one_path_per_series_through_every_point(lua: Sandbox) -> Non
     assert lines[0].get("stroke") != lines[1].get("stroke")
 
 
-def test_line_maps_larger_values_higher_on_the_page(lua: Sandbox) -> None:
+def test_line_maps_larger_values_higher_on_the_page(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({1, 2, 3})")
     (run,) = path_points(groups(root, "line")[0].find(f"{SVG}path"))  # type: ignore[arg-type]
     xs, ys = zip(*run, strict=True)
@@ -199,36 +148,36 @@ def test_line_maps_larger_values_higher_on_the_page(lua: Sandbox) -> None:
     assert ys[0] > ys[1] > ys[2]
 
 
-def test_one_xs_list_is_shared_by_several_ys_series(lua: Sandbox) -> None:
+def test_one_xs_list_is_shared_by_several_ys_series(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({0, 10, 20}, {{1, 2, 3}, {3, 2, 1}})")
     runs = [path_points(g.find(f"{SVG}path"))[0] for g in groups(root, "line")]  # type: ignore[arg-type]
     assert [x for x, _ in runs[0]] == [x for x, _ in runs[1]]
 
 
-def test_scatter_draws_one_circle_per_point(lua: Sandbox) -> None:
+def test_scatter_draws_one_circle_per_point(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.scatter({1, 2, 3, 4, 5}, {5, 3, 4, 1, 2})")
     (g,) = groups(root, "scatter")
     assert len(g.findall(f"{SVG}circle")) == 5
 
 
-def test_scatter_accepts_one_xs_list_per_series(lua: Sandbox) -> None:
+def test_scatter_accepts_one_xs_list_per_series(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.scatter({{1, 2}, {5, 6, 7}}, {{1, 2}, {3, 4, 5}})")
     assert [len(g.findall(f"{SVG}circle")) for g in groups(root, "scatter")] == [2, 3]
 
 
-def test_bar_draws_one_rect_per_value_and_labels_the_categories(lua: Sandbox) -> None:
+def test_bar_draws_one_rect_per_value_and_labels_the_categories(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.bar({'red', 'green', 'blue'}, {3, 5, 2})")
     (g,) = groups(root, "bar")
     assert len(g.findall(f"{SVG}rect")) == 3
     assert texts(root, "ticks")[-3:] == ["red", "green", "blue"]
 
 
-def test_bar_without_labels_numbers_the_categories(lua: Sandbox) -> None:
+def test_bar_without_labels_numbers_the_categories(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.bar({3, 5, 2})")
     assert texts(root, "ticks")[-3:] == ["1", "2", "3"]
 
 
-def test_several_bar_series_are_grouped_side_by_side(lua: Sandbox) -> None:
+def test_several_bar_series_are_grouped_side_by_side(lua: PlotSandbox) -> None:
     root = lua.tree(
         "return plot.bar({'a', 'b'}, {{1, 2}, {3, 4}, {5, 6}}, {labels = {'x', 'y', 'z'}})"
     )
@@ -238,7 +187,7 @@ def test_several_bar_series_are_grouped_side_by_side(lua: Sandbox) -> None:
     assert first_bars == sorted(first_bars)
 
 
-def test_bars_start_at_zero(lua: Sandbox) -> None:
+def test_bars_start_at_zero(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.bar({5, 10, 20})")
     rects = groups(root, "bar")[0].findall(f"{SVG}rect")
     bottoms = {round(float(r.get("y", "0")) + float(r.get("height", "0")), 1) for r in rects}
@@ -246,7 +195,7 @@ def test_bars_start_at_zero(lua: Sandbox) -> None:
     assert tick_values(root, "y")[0] == 0
 
 
-def test_negative_bars_hang_from_the_zero_line(lua: Sandbox) -> None:
+def test_negative_bars_hang_from_the_zero_line(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.bar({4, -2})")
     up, down = groups(root, "bar")[0].findall(f"{SVG}rect")
     zero = float(up.get("y", "0")) + float(up.get("height", "0"))
@@ -254,7 +203,7 @@ def test_negative_bars_hang_from_the_zero_line(lua: Sandbox) -> None:
     assert root.find(f".//{SVG}line[@class='zero']") is not None
 
 
-def test_hist_counts_values_into_the_requested_bins(lua: Sandbox) -> None:
+def test_hist_counts_values_into_the_requested_bins(lua: PlotSandbox) -> None:
     root = lua.tree("local v = {} for i = 1, 100 do v[i] = i end return plot.hist(v, {bins = 10})")
     rects = groups(root, "hist")[0].findall(f"{SVG}rect")
     assert len(rects) == 10
@@ -262,13 +211,13 @@ def test_hist_counts_values_into_the_requested_bins(lua: Sandbox) -> None:
     assert len(heights) == 1  # ten values in every bin
 
 
-def test_hist_uses_sturges_rule_by_default(lua: Sandbox) -> None:
+def test_hist_uses_sturges_rule_by_default(lua: PlotSandbox) -> None:
     assert lua.run(
         "local v = {} for i = 1, 100 do v[i] = i % 17 end return tostring(plot.hist(v))"
     ) == ("<plot.hist: 1 series, 100 values, 8 bins>")
 
 
-def test_hist_accepts_explicit_bin_edges_and_ignores_values_outside(lua: Sandbox) -> None:
+def test_hist_accepts_explicit_bin_edges_and_ignores_values_outside(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.hist({-5, 0.5, 1.5, 1.6, 2.5, 99}, {bins = {0, 1, 2, 3}})")
     rects = groups(root, "hist")[0].findall(f"{SVG}rect")
     heights = [float(r.get("height", "0")) for r in rects]
@@ -276,21 +225,21 @@ def test_hist_accepts_explicit_bin_edges_and_ignores_values_outside(lua: Sandbox
     assert heights[1] == pytest.approx(2 * heights[0])
 
 
-def test_hist_of_several_series_shares_bins_and_overlaps(lua: Sandbox) -> None:
+def test_hist_of_several_series_shares_bins_and_overlaps(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.hist({{1, 2, 3}, {2, 3, 4}}, {bins = 3, labels = {'a', 'b'}})")
     series = groups(root, "hist")
     assert len(series) == 2
     assert all(g.get("fill-opacity") for g in series)
 
 
-def test_hist_labels_its_y_axis_count_or_density(lua: Sandbox) -> None:
+def test_hist_labels_its_y_axis_count_or_density(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.hist({1, 2, 2, 3})")
     assert root.find(f".//{SVG}text[@class='ylabel']").text == "Count"  # type: ignore[union-attr]
     root = lua.tree("return plot.hist({1, 2, 2, 3}, {density = true})")
     assert root.find(f".//{SVG}text[@class='ylabel']").text == "Density"  # type: ignore[union-attr]
 
 
-def test_figure_builds_up_several_kinds_on_one_axes(lua: Sandbox) -> None:
+def test_figure_builds_up_several_kinds_on_one_axes(lua: PlotSandbox) -> None:
     root = lua.tree("""
         local f = plot.figure{title = "both", xlabel = "x"}
         f:line({1, 2, 3}, {label = "model"})
@@ -302,18 +251,18 @@ def test_figure_builds_up_several_kinds_on_one_axes(lua: Sandbox) -> None:
     assert texts(root, "legend") == ["model", "data"]
 
 
-def test_figure_options_can_be_set_as_fields(lua: Sandbox) -> None:
+def test_figure_options_can_be_set_as_fields(lua: PlotSandbox) -> None:
     root = lua.tree("local f = plot.line({1, 2}) f.title = 'Set later' f.ylabel = 'y' return f")
     assert root.find(f".//{SVG}text[@class='title']").text == "Set later"  # type: ignore[union-attr]
 
 
-def test_series_take_colours_from_the_palette_in_order(lua: Sandbox) -> None:
+def test_series_take_colours_from_the_palette_in_order(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({{1, 2}, {2, 1}})")
     palette = lua.run("return plot.palette[1], plot.palette[2]")
     assert tuple(g.get("stroke") for g in groups(root, "line")) == palette
 
 
-def test_color_option_sets_one_colour_or_one_per_series(lua: Sandbox) -> None:
+def test_color_option_sets_one_colour_or_one_per_series(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({{1, 2}, {2, 1}}, {color = {'red', '#123456'}})")
     assert [g.get("stroke") for g in groups(root, "line")] == ["red", "#123456"]
     root = lua.tree("return plot.scatter({1, 2}, {color = 'rgb(1, 2, 3)'})")
@@ -323,24 +272,24 @@ def test_color_option_sets_one_colour_or_one_per_series(lua: Sandbox) -> None:
 # --- legend, text and escaping ---------------------------------------------------------------
 
 
-def test_legend_lists_the_labels_of_the_series(lua: Sandbox) -> None:
+def test_legend_lists_the_labels_of_the_series(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({{1, 2}, {2, 1}}, {labels = {'alpha', 'beta'}})")
     assert texts(root, "legend") == ["alpha", "beta"]
 
 
-def test_no_legend_without_labels_or_when_turned_off(lua: Sandbox) -> None:
+def test_no_legend_without_labels_or_when_turned_off(lua: PlotSandbox) -> None:
     assert not groups(lua.tree("return plot.line({{1, 2}, {2, 1}})"), "legend")
     root = lua.tree("return plot.line({1, 2}, {label = 'a', legend = false})")
     assert not groups(root, "legend")
 
 
 @pytest.mark.parametrize("place", ["outside", "upper left", "lower right"])
-def test_legend_can_be_placed(lua: Sandbox, place: str) -> None:
+def test_legend_can_be_placed(lua: PlotSandbox, place: str) -> None:
     root = lua.tree(f"return plot.line({{1, 2}}, {{label = 'a', legend = '{place}'}})")
     assert texts(root, "legend") == ["a"]
 
 
-def test_user_text_is_xml_escaped(lua: Sandbox) -> None:
+def test_user_text_is_xml_escaped(lua: PlotSandbox) -> None:
     svg = lua.svg(
         """return plot.bar({"<b>", "x&y"}, {1, 2}, {title = 'a < b & "c"', """
         """xlabel = "it's", ylabel = "<y>", label = "</svg>"})"""
@@ -354,20 +303,20 @@ def test_user_text_is_xml_escaped(lua: Sandbox) -> None:
     assert "a &lt; b &amp; &quot;c&quot;" in svg
 
 
-def test_invalid_utf8_and_control_characters_in_text_still_give_valid_xml(lua: Sandbox) -> None:
+def test_invalid_utf8_and_control_characters_in_text_still_give_valid_xml(lua: PlotSandbox) -> None:
     root = lua.tree(r'return plot.line({1, 2}, {title = "bad \xff\xfe byte\0\1 and\nnewline"})')
     title = root.find(f".//{SVG}text[@class='title']").text  # type: ignore[union-attr]
     assert title == "bad \ufffd\ufffd byte and newline"
 
 
-def test_long_text_is_shortened(lua: Sandbox) -> None:
+def test_long_text_is_shortened(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({1, 2}, {title = string.rep('word ', 100)})")
     title = root.find(f".//{SVG}text[@class='title']").text or ""  # type: ignore[union-attr]
     assert title.endswith("…")
     assert len(title) < 150
 
 
-def test_rejects_colours_that_are_not_plain_colour_values(lua: Sandbox) -> None:
+def test_rejects_colours_that_are_not_plain_colour_values(lua: PlotSandbox) -> None:
     message = lua.error("""return plot.line({1, 2}, {color = 'red" onload="x'})""")
     assert "plot.line: color must be a colour like" in message
 
@@ -379,7 +328,7 @@ def test_rejects_colours_that_are_not_plain_colour_values(lua: Sandbox) -> None:
     "data",
     ["{0.1, 0.2, 0.3}", "{1, 1000}", "{-0.003, 0.007}", "{12345, 12346}", "{0, 1e-7}", "{3, 97}"],
 )
-def test_ticks_are_nice_numbers_without_float_noise(lua: Sandbox, data: str) -> None:
+def test_ticks_are_nice_numbers_without_float_noise(lua: PlotSandbox, data: str) -> None:
     root = lua.tree(f"return plot.line({data})")
     labels = texts(root, "ticks")
     assert not any(re.search(r"0000|9999", t) for t in labels)
@@ -391,22 +340,22 @@ def test_ticks_are_nice_numbers_without_float_noise(lua: Sandbox, data: str) -> 
     assert round(mantissa, 6) in (1, 2, 5)
 
 
-def test_negative_tick_labels_use_a_true_minus_sign(lua: Sandbox) -> None:
+def test_negative_tick_labels_use_a_true_minus_sign(lua: PlotSandbox) -> None:
     labels = texts(lua.tree("return plot.line({-10, 10})"), "ticks")
     assert "\u22125" in labels or "\u221210" in labels
     assert not any(t.startswith("-") for t in labels)
 
 
-def test_large_tick_labels_use_si_suffixes(lua: Sandbox) -> None:
+def test_large_tick_labels_use_si_suffixes(lua: PlotSandbox) -> None:
     labels = texts(lua.tree("return plot.line({0, 3e6})"), "ticks")
     assert "1M" in labels or "1.0M" in labels
 
 
-def test_ticks_of_default_xs_are_whole_numbers(lua: Sandbox) -> None:
+def test_ticks_of_default_xs_are_whole_numbers(lua: PlotSandbox) -> None:
     assert tick_values(lua.tree("return plot.line({5, 6, 7})"), "x") == [1, 2, 3]
 
 
-def test_xlim_and_ylim_set_the_visible_range(lua: Sandbox) -> None:
+def test_xlim_and_ylim_set_the_visible_range(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({1, 50, 100}, {ylim = {0, 10}, xlim = {0, 4}})")
     assert tick_values(root, "y")[0] == 0
     assert tick_values(root, "y")[-1] == 10
@@ -415,7 +364,7 @@ def test_xlim_and_ylim_set_the_visible_range(lua: Sandbox) -> None:
     assert data.get("overflow") == "hidden"
 
 
-def test_long_category_labels_are_rotated_and_cut(lua: Sandbox) -> None:
+def test_long_category_labels_are_rotated_and_cut(lua: PlotSandbox) -> None:
     root = lua.tree(
         "local l, v = {}, {} for i = 1, 30 do l[i] = 'a rather long category ' .. i v[i] = i end"
         " return plot.bar(l, v)"
@@ -432,17 +381,17 @@ def test_long_category_labels_are_rotated_and_cut(lua: Sandbox) -> None:
     "code",
     ["plot.line({})", "plot.scatter({}, {})", "plot.bar({})", "plot.hist({})", "plot.line({{}})"],
 )
-def test_empty_data_is_a_clear_error(lua: Sandbox, code: str) -> None:
+def test_empty_data_is_a_clear_error(lua: PlotSandbox, code: str) -> None:
     assert "is empty" in lua.error(f"return {code}")
 
 
-def test_a_single_point_is_drawn_as_a_marker(lua: Sandbox) -> None:
+def test_a_single_point_is_drawn_as_a_marker(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({5})")
     (g,) = groups(root, "line")
     assert len(list(g.iter(f"{SVG}circle"))) == 1
 
 
-def test_all_equal_values_still_get_a_readable_axis(lua: Sandbox) -> None:
+def test_all_equal_values_still_get_a_readable_axis(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.scatter({3, 3, 3}, {7, 7, 7})")
     ys = tick_values(root, "y")
     assert len(ys) >= 2
@@ -450,7 +399,7 @@ def test_all_equal_values_still_get_a_readable_axis(lua: Sandbox) -> None:
     assert len(groups(root, "scatter")[0].findall(f"{SVG}circle")) == 3
 
 
-def test_all_zero_bars_have_an_axis_starting_at_zero(lua: Sandbox) -> None:
+def test_all_zero_bars_have_an_axis_starting_at_zero(lua: PlotSandbox) -> None:
     ys = tick_values(lua.tree("return plot.bar({0, 0})"), "y")
     assert ys[0] == 0
     assert ys[-1] > 0
@@ -466,28 +415,28 @@ def test_all_zero_bars_have_an_axis_starting_at_zero(lua: Sandbox) -> None:
         "plot.scatter({-4e83, 4e86}, {1, 2}, {width = 160, height = 160})",
     ],
 )
-def test_extreme_ranges_still_render(lua: Sandbox, code: str) -> None:
+def test_extreme_ranges_still_render(lua: PlotSandbox, code: str) -> None:
     assert lua.tree(f"return {code}").tag == f"{SVG}svg"
 
 
-def test_values_spanning_more_than_the_float_range_are_a_clear_error(lua: Sandbox) -> None:
+def test_values_spanning_more_than_the_float_range_are_a_clear_error(lua: PlotSandbox) -> None:
     assert "values are too large to plot" in lua.error("return plot.line({-1e308, 1e308}):svg()")
     assert "too large to count in bins" in lua.error("return plot.hist({-1e308, 1e308})")
 
 
-def test_nan_and_infinite_values_are_skipped_and_break_the_line(lua: Sandbox) -> None:
+def test_nan_and_infinite_values_are_skipped_and_break_the_line(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.line({1, 2, 0/0, 4, 5, math.huge, 7})")
     runs = path_points(groups(root, "line")[0].find(f"{SVG}path"))  # type: ignore[arg-type]
     assert [len(r) for r in runs] == [2, 2, 1]
     assert len(list(groups(root, "line")[0].iter(f"{SVG}circle"))) == 1  # the lone point
 
 
-def test_scatter_skips_nan_points(lua: Sandbox) -> None:
+def test_scatter_skips_nan_points(lua: PlotSandbox) -> None:
     root = lua.tree("return plot.scatter({1, 0/0, 3}, {1, 2, -math.huge})")
     assert len(groups(root, "scatter")[0].findall(f"{SVG}circle")) == 1
 
 
-def test_only_nan_values_is_a_clear_error(lua: Sandbox) -> None:
+def test_only_nan_values_is_a_clear_error(lua: PlotSandbox) -> None:
     assert "no finite values to plot" in lua.error("return plot.line({0/0, 0/0}):svg()")
     assert "no finite values to count" in lua.error("return plot.hist({0/0})")
 
@@ -513,26 +462,26 @@ def test_only_nan_values_is_a_clear_error(lua: Sandbox) -> None:
         ("plot.figure():svg()", "the figure is empty"),
     ],
 )
-def test_bad_input_is_a_clear_error(lua: Sandbox, code: str, message: str) -> None:
+def test_bad_input_is_a_clear_error(lua: PlotSandbox, code: str, message: str) -> None:
     assert message in lua.error(f"return {code}")
 
 
-def test_errors_are_reported_at_the_line_of_the_cell_that_called(lua: Sandbox) -> None:
+def test_errors_are_reported_at_the_line_of_the_cell_that_called(lua: PlotSandbox) -> None:
     message = lua.error("local a = 1\nlocal f = plot.line({})\nreturn f")
     assert message.startswith("cell:2: plot.line: ys is empty")
 
 
-def test_calling_a_method_with_a_dot_explains_the_colon(lua: Sandbox) -> None:
+def test_calling_a_method_with_a_dot_explains_the_colon(lua: PlotSandbox) -> None:
     message = lua.error("local f = plot.figure() f.line({1, 2}) return f")
     assert "call it as fig:line(...), with a colon" in message
 
 
-def test_data_is_copied_so_later_changes_do_not_break_the_figure(lua: Sandbox) -> None:
+def test_data_is_copied_so_later_changes_do_not_break_the_figure(lua: PlotSandbox) -> None:
     root = lua.tree("local ys = {1, 2, 3} local f = plot.line(ys) ys[2] = 'oops' return f")
     assert len(path_points(groups(root, "line")[0].find(f"{SVG}path"))[0]) == 3  # type: ignore[arg-type]
 
 
-def test_up_to_the_point_cap_renders(lua: Sandbox) -> None:
+def test_up_to_the_point_cap_renders(lua: PlotSandbox) -> None:
     root = lua.tree(
         "local xs, ys = {}, {} for i = 1, 100000 do xs[i] = i ys[i] = math.sin(i) end"
         " return plot.scatter(xs, ys, {size = 1})"
@@ -540,7 +489,7 @@ def test_up_to_the_point_cap_renders(lua: Sandbox) -> None:
     assert len(groups(root, "scatter")[0].findall(f"{SVG}circle")) == 100000
 
 
-def test_more_points_than_the_cap_is_a_clear_error(lua: Sandbox) -> None:
+def test_more_points_than_the_cap_is_a_clear_error(lua: PlotSandbox) -> None:
     message = lua.error("local ys = {} for i = 1, 100001 do ys[i] = i end return plot.line(ys)")
     assert "too many values (more than 100000)" in message
     message = lua.error(
@@ -553,7 +502,7 @@ def test_more_points_than_the_cap_is_a_clear_error(lua: Sandbox) -> None:
 # --- what the module may touch ---------------------------------------------------------------
 
 
-def test_module_ignores_later_changes_to_globals(lua: Sandbox) -> None:
+def test_module_ignores_later_changes_to_globals(lua: PlotSandbox) -> None:
     svg = lua.run("""
         local f = plot.line({1, 2, 3}, {title = "t"})
         string.format, string.gsub, string.find, table.concat, math.floor = nil
