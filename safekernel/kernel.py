@@ -114,17 +114,17 @@ class SafeKernel(Kernel):
     def start(self) -> None:
         super().start()
         self.io_loop.add_callback(self._session.start)
-        # the signal interrupt_mode: SIGINT to the kernel stops the cell, never the kernel
-        signal.signal(signal.SIGINT, self._on_sigint)
+        # the signal interrupt_mode: SIGINT to the kernel stops the cell, never the kernel.
+        # Through the loop, not signal.signal: the OS may deliver SIGINT to any of ipykernel's
+        # threads, and only the loop's wakeup fd gets the idle main thread to run the handler
+        # at once (a plain handler waited for the loop's next event, up to the cell's timeout).
+        self.io_loop.asyncio_loop.add_signal_handler(signal.SIGINT, self._session.interrupt)
 
     def pre_handler_hook(self) -> None:
         """ipykernel swaps in KeyboardInterrupt while a handler runs; we keep ours."""
 
     def post_handler_hook(self) -> None:
         """See pre_handler_hook."""
-
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        self.io_loop.add_callback(self._session.interrupt)
 
     # -- banner and kernel_info ------------------------------------------------------------
     @property
