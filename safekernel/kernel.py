@@ -9,6 +9,7 @@ import signal
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
+from tornado.platform.asyncio import BaseAsyncIOLoop
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
@@ -19,6 +20,7 @@ from safekernel.pool import Pool, ZygoteProcess
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
 from safekernel.session import ExecuteOutcome, Session
+from safekernel.usage import format_usage
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
 ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
@@ -59,6 +61,14 @@ class SafeKernel(Kernel):
         default_value="session",
         help="session: variables persist across cells; cell: every cell in a fresh worker.",
     ).tag(config=True)
+    replay_on_reset = Bool(
+        False,
+        help="When the session's worker is replaced (hard timeout, crash), re-run its earlier "
+        "successful cells silently in the new worker so the variables come back.",
+    ).tag(config=True)
+    replay_timeout = Float(
+        30.0, help="Seconds a replay may take in all; cells past it are not restored."
+    ).tag(config=True)
     require_all_layers = Bool(
         False, help="Refuse to run cells in a worker that lacks any sandbox layer."
     ).tag(config=True)
@@ -96,7 +106,14 @@ class SafeKernel(Kernel):
             require_all_layers=self.require_all_layers,
             log=self.log,
         )
-        self.notebook = Session(pool, self.defaults, self.isolation, self.log)
+        self.notebook = Session(
+            pool,
+            self.defaults,
+            self.isolation,
+            self.log,
+            replay_on_reset=self.replay_on_reset,
+            replay_timeout=max(0.0, self.replay_timeout),
+        )
 
     def _default_limits(self) -> Limits:
         return Limits(
@@ -118,6 +135,7 @@ class SafeKernel(Kernel):
         # Through the loop, not signal.signal: the OS may deliver SIGINT to any of ipykernel's
         # threads, and only the loop's wakeup fd gets the idle main thread to run the handler
         # at once (a plain handler waited for the loop's next event, up to the cell's timeout).
+        assert isinstance(self.io_loop, BaseAsyncIOLoop)
         self.io_loop.asyncio_loop.add_signal_handler(signal.SIGINT, self._session.interrupt)
 
     def pre_handler_hook(self) -> None:
@@ -184,7 +202,7 @@ class SafeKernel(Kernel):
         if not body.strip():
             return self._reply_ok({})
         try:
-            outcome = await self._session.execute(body, options, frontend)
+            outcome = await self._session.execute(body, options, frontend, self.execution_count)
         except SafeKernelError as exc:
             outcome = ExecuteOutcome()
             outcome.fail("WorkerUnavailable", f"no sandbox worker could be started: {exc}")
@@ -196,9 +214,7 @@ class SafeKernel(Kernel):
         if command == "sandbox":
             frontend.stream("stdout", self._sandbox_report())
         elif command == "usage":
-            usage = self._session.last_usage
-            text = ", ".join(f"{k} = {v:g}" for k, v in usage.items()) or "no cell has run yet"
-            frontend.stream("stdout", f"last cell: {text}\n")
+            frontend.stream("stdout", format_usage(self._session.last_usage))
 
     def _sandbox_report(self) -> str:
         rows = [

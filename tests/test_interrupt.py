@@ -18,7 +18,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import start_new_kernel
 
-from tests.conftest import KERNEL_NAME, CellRun, Kernel, start_kernel, wait_gone
+from tests.conftest import KERNEL_NAME, CellRun, Kernel, wait_gone
 
 STUCK_IN_C = "string.rep('a', 3e6):find('.-.-.-.-b')"
 
