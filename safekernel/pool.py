@@ -292,6 +292,7 @@ class Pool:
         for worker in lost:
             worker.kill()
         self._forked = weakref.WeakSet()
+        self._spares.clear()
         self.log.warning(
             "safekernel: the zygote (pid %d) died after %.1f s, taking %d worker(s) with it; "
             "starting a new one",

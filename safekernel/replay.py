@@ -58,11 +58,13 @@ class ReplayLog:
         self.overflowed = False
 
     def record(self, cell: LoggedCell) -> None:
+        if self.overflowed:
+            return
         size = len(cell.code) + sum(len(answer) for answer in cell.inputs)
         if self._bytes + size > self.max_bytes:
-            if not self.overflowed:
-                cell = LoggedCell(cell.number, "", cell.limits, (), "the replay log was full")
-                self.cells.append(cell)
+            # later cells may build on this one: from here on, nothing more is logged
+            why = "the replay log was full; later cells were not logged"
+            self.cells.append(LoggedCell(cell.number, "", cell.limits, (), why))
             self.overflowed = True
             return
         self._bytes += size

@@ -1,4 +1,6 @@
-"""Start, restart and shutdown leave no worker or zygote behind."""
+"""Start, restart, shutdown, a killed kernel and a killed zygote leave no worker or zygote
+behind: each test asserts on the kernel's process tree and on every process in its zygotes'
+sessions whose command line mentions safekernel."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import time
 
 import psutil
 
-from tests.conftest import start_kernel, wait_gone
+from tests.conftest import leftovers, snapshot, start_kernel, wait_for, workers, zygotes
 
 
 def test_kernel_runs_a_zygote_and_a_worker_as_separate_processes() -> None:
@@ -21,46 +23,83 @@ def test_kernel_runs_a_zygote_and_a_worker_as_separate_processes() -> None:
         workers = [p for p in tree if p.ppid() != k.pid and p.pid != k.pid]
         assert all(w.uids().real != 0 for w in workers), "workers must not run as root"
     finally:
-        procs = k.tree()
+        procs, sessions = snapshot(k)
         k.shutdown()
-    assert wait_gone(procs) == []
+    assert leftovers(procs, sessions) == []
 
 
 def test_shutdown_leaves_no_process() -> None:
     k = start_kernel()
     k.run("x = 1")
-    procs = k.tree()
+    procs, sessions = snapshot(k)
     assert len(procs) >= 3
     k.shutdown()
-    assert wait_gone(procs) == []
+    assert leftovers(procs, sessions) == []
 
 
 def test_restart_gives_fresh_state_and_leaves_no_old_process() -> None:
     k = start_kernel()
     try:
         k.run("before_restart = 1")
-        old = k.tree()
+        old, old_sessions = snapshot(k)
         k.km.restart_kernel(now=False)
         k.kc.wait_for_ready(timeout=60)
-        assert wait_gone(old) == []
+        assert leftovers(old, old_sessions) == []
         assert k.run("before_restart").result == "nil"
         assert k.run("1 + 1").result == "2"
     finally:
-        procs = k.tree()
+        procs, sessions = snapshot(k)
         k.shutdown()
-    assert wait_gone(procs) == []
+    assert leftovers(procs, sessions) == []
 
 
 def test_killed_kernel_takes_zygote_and_workers_with_it() -> None:
     k = start_kernel()
     k.run("1")
-    procs = k.tree()
+    procs, sessions = snapshot(k)
     psutil.Process(k.pid).kill()
     try:
-        assert wait_gone(procs) == []
+        assert leftovers(procs, sessions) == []
     finally:
         k.kc.stop_channels()
         k.km.cleanup_resources()
+
+
+def test_killed_zygote_is_replaced_and_the_next_cell_runs_and_says_state_was_lost() -> None:
+    k = start_kernel()
+    try:
+        k.run("before_zygote_death = 1")
+        old, old_sessions = snapshot(k)
+        (zygote,) = zygotes(k)
+        zygote.kill()
+        # no pause: the cell may arrive before or after the kernel noticed
+        run = k.run("before_zygote_death")
+        assert run.status == "ok"
+        assert run.result == "nil"
+        assert "variables are gone" in run.stderr
+        assert k.run("after = 2\nafter * 21").result == "42"
+        # the old zygote and all its workers are gone; a new zygote serves the session
+        assert leftovers(old[1:], old_sessions) == []
+        assert [z.pid for z in zygotes(k)] != [zygote.pid]
+    finally:
+        procs, sessions = snapshot(k)
+        k.shutdown()
+    assert leftovers(procs, sessions | old_sessions) == []
+
+
+def test_killed_zygote_between_cells_is_noticed_before_the_next_cell() -> None:
+    k = start_kernel()
+    try:
+        (zygote,) = zygotes(k)
+        zygote.kill()
+        assert wait_for(lambda: [z.pid for z in zygotes(k)] not in ([], [zygote.pid]))
+        # the new zygote refilled the pool before any cell asked for a worker
+        assert wait_for(lambda: len(workers(k)) >= 1)
+        assert k.run("1 + 1").result == "2"
+    finally:
+        procs, sessions = snapshot(k)
+        k.shutdown()
+    assert leftovers(procs, sessions | {zygote.pid}) == []
 
 
 def test_kernel_info_reports_lua_and_the_sandbox_layers() -> None:
