@@ -240,7 +240,12 @@ class SafeKernel(Kernel):
         }
         if not silent:
             self.send_response(self.iopub_socket, "error", content)
-        return {"status": "error", "execution_count": self.execution_count, **content}
+        return {
+            "status": "error",
+            "execution_count": self.execution_count,
+            "safekernel_usage": outcome.usage,
+            **content,
+        }
 
     def finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
         """Accounting: each execute_reply carries the cell's usage in its metadata."""
