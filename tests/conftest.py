@@ -97,11 +97,7 @@ class Kernel:
 
     def tree(self) -> list[psutil.Process]:
         """The kernel process and every process below it (zygote, workers)."""
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return []
-        return [root, *root.children(recursive=True)]
+        return process_tree(self.pid)
 
     def run(
         self, code: str, timeout: float = 30, allow_stdin: bool = False, stdin_hook: Any = None
@@ -176,11 +172,21 @@ def wait_for(condition: Any, timeout: float = 15, interval: float = 0.05) -> boo
     return bool(condition())
 
 
-def zygotes(kernel: Kernel) -> list[psutil.Process]:
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and every process below it."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def zygotes(kernel: Kernel | int) -> list[psutil.Process]:
     """The kernel's zygote(s): its children whose command line names safekernel.zygote (the
     workers have the same command line: they are forks of it)."""
     try:
-        children = psutil.Process(kernel.pid).children()
+        pid = kernel if isinstance(kernel, int) else kernel.pid
+        children = psutil.Process(pid).children()
     except psutil.NoSuchProcess:
         return []
     return [
@@ -215,10 +221,10 @@ def _session_id(pid: int) -> int:
         return -1
 
 
-def snapshot(kernel: Kernel) -> tuple[list[psutil.Process], set[int]]:
+def snapshot(kernel: Kernel | int) -> tuple[list[psutil.Process], set[int]]:
     """Everything a kernel runs now, and the process sessions its zygotes lead."""
-    tree = kernel.tree()
-    return tree, {z.pid for z in zygotes(kernel)}
+    pid = kernel if isinstance(kernel, int) else kernel.pid
+    return process_tree(pid), {z.pid for z in zygotes(pid)}
 
 
 def leftovers(
