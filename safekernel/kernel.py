@@ -13,13 +13,14 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
+from safekernel.cellrun import ExecuteOutcome
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.limits import Limits, parse_size
 from safekernel.magics import parse_cell
 from safekernel.pool import Pool, ZygoteProcess
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.session import ExecuteOutcome, Session
+from safekernel.session import Session
 from safekernel.usage import format_usage
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
@@ -55,19 +56,27 @@ class SafeKernel(Kernel):
     output_limit = Unicode(
         "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
     ).tag(config=True)
-    pool_size = Int(1, help="Hardened spare workers kept ready.").tag(config=True)
+    pool_size = Int(
+        1,
+        help="Hardened spare workers kept ready beside the session's worker; a spare takes over "
+        "at once when a worker is lost and is refilled in the background (0 = start on demand).",
+    ).tag(config=True)
     isolation = Enum(
         ["session", "cell"],
         default_value="session",
-        help="session: variables persist across cells; cell: every cell in a fresh worker.",
+        help="session: variables persist across cells; cell: every cell runs in a fresh worker "
+        "and nothing is shared between cells.",
     ).tag(config=True)
     replay_on_reset = Bool(
         False,
-        help="When the session's worker is replaced (hard timeout, crash), re-run its earlier "
-        "successful cells silently in the new worker so the variables come back.",
+        help="When the session's worker is replaced (hard timeout, crash, interrupt of a stuck "
+        "cell), re-run its earlier successful cells silently in the new worker so the "
+        "variables come back.",
     ).tag(config=True)
     replay_timeout = Float(
-        30.0, help="Seconds a replay may take in all; cells past it are not restored."
+        30.0,
+        help="Seconds a replay may take in all (each replayed cell also keeps its own limits); "
+        "cells past it are not restored.",
     ).tag(config=True)
     require_all_layers = Bool(
         False, help="Refuse to run cells in a worker that lacks any sandbox layer."

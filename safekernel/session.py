@@ -14,12 +14,12 @@ import asyncio
 import contextlib
 import logging
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
+from safekernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.errors import ProtocolError, WorkerLost
 from safekernel.frontend import Frontend
-from safekernel.limits import HARD_KILL_GRACE_S, Limits, limit_message
+from safekernel.limits import Limits, limit_message
 from safekernel.magics import CellOptions
 from safekernel.pool import Pool, WorkerHandle
 from safekernel.replay import RecordingFrontend, ReplayLog, ReplayLost, SilentFrontend, replay
@@ -47,63 +47,6 @@ INTERRUPT_GRACE_S = 1.0
 REQUEST_TIMEOUT_S = 3.0
 
 
-@dataclass
-class ExecuteOutcome:
-    status: str = "ok"
-    ename: str = ""
-    evalue: str = ""
-    traceback: list[str] = field(default_factory=list)
-    usage: dict[str, float] = field(default_factory=dict)
-
-    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
-        self.status, self.ename, self.evalue = "error", ename, evalue
-        self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
-
-
-class _CellRun:
-    """The kernel's view of one running cell: deadlines and output accounting."""
-
-    def __init__(self, limits: Limits) -> None:
-        loop = asyncio.get_running_loop()
-        self.limits = limits
-        self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
-        self.interrupt_deadline: float | None = None
-        self.output_bytes = 0
-        self.output_cut = False
-        #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
-        self.stopped_by: str | None = None
-        self.stop_reason = "interrupt"
-
-    def remaining(self) -> float:
-        now = asyncio.get_running_loop().time()
-        ends = [self.deadline]
-        if self.interrupt_deadline is not None:
-            ends.append(self.interrupt_deadline)
-        return max(0.0, min(ends) - now)
-
-    def hard_reason(self) -> str:
-        if self.interrupt_deadline is not None and self.interrupt_deadline <= self.deadline:
-            return self.stop_reason
-        return "time"
-
-
-class _HardStop(Exception):
-    """A cell ended its worker: `kind` is time / interrupt / output / crash / protocol."""
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(detail or kind)
-        self.kind = kind
-        self.detail = detail
-
-    def describe(self) -> str:
-        return {
-            "time": "time limit",
-            "interrupt": "interrupted",
-            "output": "output limit",
-            "crash": "the worker crashed",
-        }.get(self.kind, f"the worker misbehaved: {self.detail}")
-
-
 class Session:
     def __init__(
         self,
@@ -125,7 +68,7 @@ class Session:
         self._worker: WorkerHandle | None = None
         #: why the session's worker was ended between cells, for the next cell's notice
         self._lost_reason = ""
-        self._running: tuple[WorkerHandle, _CellRun] | None = None
+        self._running: tuple[WorkerHandle, CellRun] | None = None
         self._next_id = 0
         self.last_usage: dict[str, float] = {}
 
@@ -181,7 +124,7 @@ class Session:
         started = asyncio.get_running_loop().time()
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
-        except _HardStop as stop:
+        except HardStop as stop:
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
             await self._lose(worker, stop, options.limits, outcome, fresh)
         finally:
@@ -200,9 +143,9 @@ class Session:
         frontend: Frontend,
         outcome: ExecuteOutcome,
     ) -> None:
-        """Run `code` in `worker`; a cell that ends its worker raises _HardStop."""
+        """Run `code` in `worker`; a cell that ends its worker raises HardStop."""
         self._next_id += 1
-        run = _CellRun(limits)
+        run = CellRun(limits)
         self._running = (worker, run)
         try:
             worker.send(
@@ -210,17 +153,17 @@ class Session:
             )
             await self._pump(worker, run, frontend, outcome)
         except TimeoutError:
-            raise _HardStop(run.hard_reason()) from None
+            raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
-            raise _HardStop(run.stopped_by or "crash", str(exc)) from None
+            raise HardStop(run.stopped_by or "crash", str(exc)) from None
         except ProtocolError as exc:
             self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
-            raise _HardStop("protocol", str(exc)) from None
+            raise HardStop("protocol", str(exc)) from None
         finally:
             self._running = None
 
     async def _pump(
-        self, worker: WorkerHandle, run: _CellRun, frontend: Frontend, outcome: ExecuteOutcome
+        self, worker: WorkerHandle, run: CellRun, frontend: Frontend, outcome: ExecuteOutcome
     ) -> None:
         while True:
             message = await asyncio.wait_for(worker.recv(), run.remaining())
@@ -257,7 +200,7 @@ class Session:
                 raise ProtocolError(f"unexpected {kind} message during a cell")
 
     def _stream(
-        self, worker: WorkerHandle, run: _CellRun, message: dict[str, Any], frontend: Frontend
+        self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
     ) -> None:
         text: str = message["text"]
         room = run.limits.output - run.output_bytes
@@ -271,7 +214,7 @@ class Session:
             self.interrupt("output")
 
     async def _input(
-        self, worker: WorkerHandle, run: _CellRun, message: dict[str, Any], frontend: Frontend
+        self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
     ) -> None:
         loop = asyncio.get_running_loop()
         asked = loop.time()
@@ -303,7 +246,7 @@ class Session:
     async def _lose(
         self,
         worker: WorkerHandle,
-        stop: _HardStop,
+        stop: HardStop,
         limits: Limits,
         outcome: ExecuteOutcome,
         fresh: bool,
@@ -360,7 +303,7 @@ class Session:
         outcome = ExecuteOutcome()
         try:
             await self._run_on(worker, code, limits, frontend, outcome)
-        except _HardStop as stop:
+        except HardStop as stop:
             worker.kill()
             self._worker = None
             self.pool.refill()
@@ -380,7 +323,7 @@ class Session:
         with contextlib.suppress(WorkerLost):
             worker.send({"type": "interrupt"})
 
-    def _end_unresponsive(self, worker: WorkerHandle, run: _CellRun) -> None:
+    def _end_unresponsive(self, worker: WorkerHandle, run: CellRun) -> None:
         """Still running after an interrupt: stuck in C, so only killing the worker stops it."""
         if self._running is not None and self._running[1] is run:
             run.stopped_by = run.stop_reason
