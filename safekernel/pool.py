@@ -34,6 +34,8 @@ from safekernel.sandbox.report import LayerState, LayerStatus
 READY_TIMEOUT_S = 10.0
 #: how long a polite shutdown may take before SIGKILL
 SHUTDOWN_GRACE_S = 1.0
+#: a claimed spare is replaced this much later while other spares remain (_refill_behind_claim)
+REFILL_DELAY_S = 0.02
 #: a zygote that does not answer a spawn request this long is taken for broken and replaced
 SPAWN_TIMEOUT_S = 10.0
 #: a zygote that dies this soon after it started counts as a failed start...
@@ -207,7 +209,7 @@ class Pool:
             while self._spares:
                 worker = self._spares.pop(0)
                 if worker.poll():
-                    self.refill()
+                    self._refill_behind_claim()
                     return worker
                 worker.kill()  # it died while it waited (killed, or its zygote was lost)
             if self._broken is not None:
@@ -216,6 +218,16 @@ class Pool:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             await waiter
+
+    def _refill_behind_claim(self) -> None:
+        """Replace a claimed spare: at once if the pool is now empty (the next claim would
+        wait for it), else a little later, once the claiming cell has likely replied: forking
+        and hardening a worker competes with the cell for the CPU (measured on 2 busy cores,
+        cell isolation: ~8 ms a cell with the refill at once, ~4 ms with it delayed)."""
+        if self._spares:
+            asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.refill)
+        else:
+            self.refill()
 
     def refill(self, minimum: int = 0) -> None:
         """Start workers in the background until `size` (at least `minimum`) are on the way."""
