@@ -3,6 +3,7 @@ they died while waiting, and a worker lost to a hard limit is replaced by a warm
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -28,7 +29,11 @@ def test_pool_size_spares_are_kept_ready_beside_the_session_worker(kernel_with: 
     assert wait_for(lambda: len(workers(kernel_with)) == 4)
     kernel_with.run(STUCK_IN_C)
     # the lost worker's place is taken by a spare, and the pool is refilled behind it
+    assert kernel_with.run("2").result == "2"
     assert wait_for(lambda: len(workers(kernel_with)) == 4)
+    # and stays there: not a momentary count that included the dying worker
+    time.sleep(1.5)
+    assert len(workers(kernel_with)) == 4
 
 
 @pytest.mark.parametrize("kernel_with", [["--SafeKernel.pool_size=0"]], indirect=True)
