@@ -31,6 +31,8 @@ class CellRun:
         self.interrupt_deadline: float | None = None
         self.output_bytes = 0
         self.output_cut = False
+        #: the cell has sent something on to the frontend (so running it again would show it twice)
+        self.emitted = False
         #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
         self.stopped_by: str | None = None
         self.stop_reason = "interrupt"
@@ -51,10 +53,12 @@ class CellRun:
 class HardStop(Exception):
     """A cell ended its worker: `kind` is time / interrupt / output / crash / protocol."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
+    def __init__(self, kind: str, detail: str = "", emitted: bool = False) -> None:
         super().__init__(detail or kind)
         self.kind = kind
         self.detail = detail
+        #: whether the cell had sent anything to the frontend before its worker ended
+        self.emitted = emitted
 
     def describe(self) -> str:
         return {

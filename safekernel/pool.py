@@ -38,9 +38,8 @@ SHUTDOWN_GRACE_S = 1.0
 REFILL_DELAY_S = 0.02
 #: a zygote that does not answer a spawn request this long is taken for broken and replaced
 SPAWN_TIMEOUT_S = 10.0
-#: a zygote that dies this soon after it started counts as a failed start...
-ZYGOTE_MIN_LIFETIME_S = 5.0
-#: ...and after this many failed starts in a row the pool stops trying (restart the kernel)
+#: zygotes in a row that died before any worker of theirs became ready: then the pool stops
+#: starting new ones (something is broken; restart the kernel)
 ZYGOTE_MAX_QUICK_DEATHS = 3
 
 
@@ -53,6 +52,13 @@ class WorkerHandle:
     version: str = ""
     layers: list[LayerStatus] = field(default_factory=list)
     killed: bool = False
+    #: the zygote that forked it (a worker dies with its zygote)
+    zygote: ZygoteProcess | None = None
+
+    def lost_with_zygote(self) -> bool:
+        """True if this worker's zygote has exited (so the worker died of that, not of a
+        cell: the parent-death signal killed it)."""
+        return self.zygote is not None and not self.zygote.alive()
 
     def poll(self) -> bool:
         """True while the process is alive (a pidfd turns readable when it exits)."""
@@ -114,6 +120,8 @@ class ZygoteProcess:
         theirs.close()
         self.control = ours
         self.started_at = time.monotonic()
+        #: a worker it forked became ready: it started properly, whenever it dies later
+        self.served = False
         # readable once the zygote has exited; the pool watches it on the kernel's loop
         self.pidfd = os.pidfd_open(self.process.pid)
 
@@ -243,9 +251,11 @@ class Pool:
         zygote = self.zygote
         try:
             worker = await zygote.spawn(self.sandbox, self.memory)
+            worker.zygote = zygote
             self._forked.add(worker)
             try:
                 await worker.wait_ready()
+                zygote.served = True
                 self._check_layers(worker.layers)
             except BaseException:
                 worker.kill()
@@ -312,7 +322,9 @@ class Pool:
             lived,
             len(lost),
         )
-        self._quick_deaths = self._quick_deaths + 1 if lived < ZYGOTE_MIN_LIFETIME_S else 0
+        # killed from outside after it worked is one thing; never getting a worker ready is
+        # a broken zygote, and starting it again and again would only loop
+        self._quick_deaths = 0 if dead.served else self._quick_deaths + 1
         if self._quick_deaths >= ZYGOTE_MAX_QUICK_DEATHS:
             self._broken = (
                 "the sandbox's zygote process keeps dying at start; restart the kernel "

@@ -93,7 +93,8 @@ class Session:
         if worker is not None:
             worker.kill()
             self._worker = None
-            reason = self._lost_reason or "it was killed, or its zygote was lost"
+            lost_zygote = "its zygote process was lost" if worker.lost_with_zygote() else ""
+            reason = self._lost_reason or lost_zygote or "it was killed from outside"
             self._lost_reason = ""
             self.log.warning("safekernel: the session's worker was lost between cells: %s", reason)
             note = await self._restore()
@@ -114,7 +115,13 @@ class Session:
 
     # -- cells -----------------------------------------------------------------------------
     async def execute(
-        self, code: str, options: CellOptions, frontend: Frontend, number: int = 0
+        self,
+        code: str,
+        options: CellOptions,
+        frontend: Frontend,
+        number: int = 0,
+        *,
+        retried: bool = False,
     ) -> ExecuteOutcome:
         """Run one cell; `number` is its execution count (it names the cell in messages)."""
         fresh = options.isolate or self.isolation == "cell"
@@ -125,6 +132,15 @@ class Session:
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
         except HardStop as stop:
+            if not retried and _lost_to_its_zygote(worker, stop):
+                # the zygote died just before this cell (its workers die with it): not the
+                # cell's doing, and nothing was shown, so run it again in a new worker; the
+                # session's loss is reported as for any worker lost between cells
+                self.log.warning("safekernel: the cell's worker died with its zygote; rerunning")
+                worker.kill()
+                if not fresh:
+                    self._lost_reason = "its zygote process was lost"
+                return await self.execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
             await self._lose(worker, stop, options.limits, outcome, fresh)
         finally:
@@ -155,7 +171,7 @@ class Session:
         except TimeoutError:
             raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
-            raise HardStop(run.stopped_by or "crash", str(exc)) from None
+            raise HardStop(run.stopped_by or "crash", str(exc), emitted=run.emitted) from None
         except ProtocolError as exc:
             self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
             raise HardStop("protocol", str(exc)) from None
@@ -168,6 +184,7 @@ class Session:
         while True:
             message = await asyncio.wait_for(worker.recv(), run.remaining())
             kind = message["type"]
+            run.emitted = run.emitted or kind not in ("error", "done")
             if kind == "stream":
                 self._stream(worker, run, message, frontend)
             elif kind == "display":
@@ -358,6 +375,10 @@ class Session:
     async def close(self) -> None:
         self._drop_session_worker()
         await self.pool.close()
+
+
+def _lost_to_its_zygote(worker: WorkerHandle, stop: HardStop) -> bool:
+    return stop.kind == "crash" and not stop.emitted and worker.lost_with_zygote()
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:

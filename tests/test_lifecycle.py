@@ -8,7 +8,15 @@ import time
 
 import psutil
 
-from tests.conftest import leftovers, snapshot, start_kernel, wait_for, workers, zygotes
+from tests.conftest import (
+    leftovers,
+    snapshot,
+    start_kernel,
+    wait_for,
+    wait_gone,
+    workers,
+    zygotes,
+)
 
 
 def test_kernel_runs_a_zygote_and_a_worker_as_separate_processes() -> None:
@@ -71,10 +79,13 @@ def test_killed_zygote_is_replaced_and_the_next_cell_runs_and_says_state_was_los
         k.run("before_zygote_death = 1")
         old, old_sessions = snapshot(k)
         (zygote,) = zygotes(k)
+        its_workers = workers(k)
         zygote.kill()
-        # no pause: the cell may arrive before or after the kernel noticed
+        # its workers die with it (parent-death signal); then, at once, the next cell: it may
+        # reach the kernel before or after the kernel noticed, and must work either way
+        assert wait_gone([zygote, *its_workers]) == []
         run = k.run("before_zygote_death")
-        assert run.status == "ok"
+        assert run.status == "ok", run.error
         assert run.result == "nil"
         assert "variables are gone" in run.stderr
         assert k.run("after = 2\nafter * 21").result == "42"
@@ -100,6 +111,27 @@ def test_killed_zygote_between_cells_is_noticed_before_the_next_cell() -> None:
         procs, sessions = snapshot(k)
         k.shutdown()
     assert leftovers(procs, sessions | {zygote.pid}) == []
+
+
+def test_zygote_killed_again_and_again_is_replaced_every_time() -> None:
+    k = start_kernel()
+    seen: set[int] = set()
+    try:
+        for round_ in range(4):
+            k.run(f"round = {round_}")
+            (zygote,) = zygotes(k)
+            seen.add(zygote.pid)
+            its_workers = workers(k)
+            zygote.kill()
+            assert wait_gone([zygote, *its_workers]) == []
+            run = k.run("round")
+            assert run.status == "ok", run.error
+            assert run.result == "nil"
+            assert "its zygote process was lost" in run.stderr
+    finally:
+        procs, sessions = snapshot(k)
+        k.shutdown()
+    assert leftovers(procs, sessions | seen) == []
 
 
 def test_kernel_info_reports_lua_and_the_sandbox_layers() -> None:
