@@ -9,9 +9,11 @@ import signal
 from typing import Any
 
 from ipykernel.kernelbase import Kernel
+from tornado.platform.asyncio import BaseAsyncIOLoop
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
+from safekernel.cellrun import ExecuteOutcome
 from safekernel.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.limits import Limits, parse_size
@@ -19,7 +21,8 @@ from safekernel.magics import parse_cell
 from safekernel.pool import Pool, ZygoteProcess
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.session import ExecuteOutcome, Session
+from safekernel.session import Session
+from safekernel.usage import format_usage
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
 ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
@@ -60,11 +63,27 @@ class SafeKernel(Kernel):
     output_limit = Unicode(
         "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
     ).tag(config=True)
-    pool_size = Int(1, help="Hardened spare workers kept ready.").tag(config=True)
+    pool_size = Int(
+        1,
+        help="Hardened spare workers kept ready beside the session's worker; a spare takes over "
+        "at once when a worker is lost and is refilled in the background (0 = start on demand).",
+    ).tag(config=True)
     isolation = Enum(
         ["session", "cell"],
         default_value="session",
-        help="session: variables persist across cells; cell: every cell in a fresh worker.",
+        help="session: variables persist across cells; cell: every cell runs in a fresh worker "
+        "and nothing is shared between cells.",
+    ).tag(config=True)
+    replay_on_reset = Bool(
+        False,
+        help="When the session's worker is replaced (hard timeout, crash, interrupt of a stuck "
+        "cell), re-run its earlier successful cells silently in the new worker so the "
+        "variables come back.",
+    ).tag(config=True)
+    replay_timeout = Float(
+        30.0,
+        help="Seconds a replay may take in all (each replayed cell also keeps its own limits); "
+        "cells past it are not restored.",
     ).tag(config=True)
     require_all_layers = Bool(
         False, help="Refuse to run cells in a worker that lacks any sandbox layer."
@@ -111,7 +130,14 @@ class SafeKernel(Kernel):
             require_all_layers=self.require_all_layers,
             log=self.log,
         )
-        self.notebook = Session(pool, self.defaults, self.isolation, self.log)
+        self.notebook = Session(
+            pool,
+            self.defaults,
+            self.isolation,
+            self.log,
+            replay_on_reset=self.replay_on_reset,
+            replay_timeout=max(0.0, self.replay_timeout),
+        )
 
     def _max_frame(self) -> int:
         try:
@@ -140,17 +166,18 @@ class SafeKernel(Kernel):
     def start(self) -> None:
         super().start()
         self.io_loop.add_callback(self._session.start)
-        # the signal interrupt_mode: SIGINT to the kernel stops the cell, never the kernel
-        signal.signal(signal.SIGINT, self._on_sigint)
+        # the signal interrupt_mode: SIGINT to the kernel stops the cell, never the kernel.
+        # Through the loop, not signal.signal: the OS may deliver SIGINT to any of ipykernel's
+        # threads, and only the loop's wakeup fd gets the idle main thread to run the handler
+        # at once (a plain handler waited for the loop's next event, up to the cell's timeout).
+        assert isinstance(self.io_loop, BaseAsyncIOLoop)
+        self.io_loop.asyncio_loop.add_signal_handler(signal.SIGINT, self._session.interrupt)
 
     def pre_handler_hook(self) -> None:
         """ipykernel swaps in KeyboardInterrupt while a handler runs; we keep ours."""
 
     def post_handler_hook(self) -> None:
         """See pre_handler_hook."""
-
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        self.io_loop.add_callback(self._session.interrupt)
 
     # -- banner and kernel_info ------------------------------------------------------------
     @property
@@ -211,7 +238,7 @@ class SafeKernel(Kernel):
         if not body.strip():
             return self._reply_ok({})
         try:
-            outcome = await self._session.execute(body, options, frontend)
+            outcome = await self._session.execute(body, options, frontend, self.execution_count)
         except SafeKernelError as exc:
             outcome = ExecuteOutcome()
             outcome.fail("WorkerUnavailable", f"no sandbox worker could be started: {exc}")
@@ -239,9 +266,7 @@ class SafeKernel(Kernel):
         elif command == "reset":
             self._session.reset()
         elif command == "usage":
-            usage = self._session.last_usage
-            text = ", ".join(f"{k} = {v:g}" for k, v in usage.items()) or "no cell has run yet"
-            frontend.stream("stdout", f"last cell: {text}\n")
+            frontend.stream("stdout", format_usage(self._session.last_usage))
 
     def _sandbox_report(self) -> str:
         rows = [
@@ -267,7 +292,12 @@ class SafeKernel(Kernel):
         }
         if not silent:
             self.send_response(self.iopub_socket, "error", content)
-        return {"status": "error", "execution_count": self.execution_count, **content}
+        return {
+            "status": "error",
+            "execution_count": self.execution_count,
+            "safekernel_usage": outcome.usage,
+            **content,
+        }
 
     def finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
         """Accounting: each execute_reply carries the cell's usage in its metadata."""

@@ -85,9 +85,12 @@ def parse_size(text: str) -> int:
     return int(value * factor)
 
 
-def limit_message(kind: str, limits: Limits, state_kept: bool) -> tuple[str, str]:
-    """(ename, evalue) for a cell stopped by a limit: what happened and what to do."""
-    kept = (
+def limit_message(
+    kind: str, limits: Limits, state_kept: bool, state_note: str | None = None
+) -> tuple[str, str]:
+    """(ename, evalue) for a cell stopped by a limit: what happened and what to do.
+    `state_note` replaces the sentence about the variables (e.g. after a replay)."""
+    kept = state_note or (
         "Your variables are kept."
         if state_kept
         else "The worker was replaced, so earlier variables are gone: re-run the cells you need."

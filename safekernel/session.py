@@ -4,7 +4,8 @@ how a cell's events reach the frontend.
 Everything a worker sends has already passed the channel's schema check; here it is checked
 again for meaning (MIME types, sizes, output caps) before it reaches the frontend. A worker
 that breaks a hard limit, crashes or misbehaves is killed and the next cell gets a fresh one
-from the pool at once.
+from the pool at once. With replay on (replay.py), the session's successful cells are re-run
+silently in the new worker so the user's variables come back.
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from safekernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.errors import ProtocolError, WorkerLost
-from safekernel.limits import HARD_KILL_GRACE_S, Limits, limit_message
+from safekernel.frontend import Frontend
+from safekernel.limits import Limits, limit_message
 from safekernel.magics import CellOptions
-from safekernel.outputs import OutputCheck, Refused, metadata
+from safekernel.outputs import Refused, metadata
 from safekernel.pool import Pool, WorkerHandle
+from safekernel.replay import RecordingFrontend, ReplayLog, ReplayLost, SilentFrontend, replay
 from safekernel.sandbox.report import LayerStatus
+from safekernel.usage import parse_usage
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
@@ -33,69 +36,28 @@ REQUEST_TIMEOUT_S = 3.0
 MAX_INPUT_CHARS = 1024 * 1024
 
 
-class Frontend(Protocol):
-    """Where a cell's events go (the kernel publishes them on IOPub)."""
-
-    def stream(self, name: str, text: str) -> None: ...
-
-    def display(
-        self, data: dict[str, Any], metadata: dict[str, Any], display_id: str | None, update: bool
-    ) -> None: ...
-
-    def clear_output(self, wait: bool) -> None: ...
-
-    def result(self, data: dict[str, Any]) -> None: ...
-
-    async def input(self, prompt: str, password: bool) -> str | None: ...
-
-
-@dataclass
-class ExecuteOutcome:
-    status: str = "ok"
-    ename: str = ""
-    evalue: str = ""
-    traceback: list[str] = field(default_factory=list)
-    usage: dict[str, float] = field(default_factory=dict)
-
-    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
-        self.status, self.ename, self.evalue = "error", ename, evalue
-        self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
-
-
-class _CellRun:
-    """The kernel's view of one running cell: deadlines and output accounting."""
-
-    def __init__(self, limits: Limits) -> None:
-        loop = asyncio.get_running_loop()
-        self.limits = limits
-        self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
-        self.interrupt_deadline: float | None = None
-        self.output_bytes = 0
-        self.output_cut = False
-        self.outputs = OutputCheck()
-        self.interrupted = asyncio.Event()
-
-    def remaining(self) -> float:
-        now = asyncio.get_running_loop().time()
-        ends = [self.deadline]
-        if self.interrupt_deadline is not None:
-            ends.append(self.interrupt_deadline)
-        return max(0.0, min(ends) - now)
-
-    def hard_reason(self) -> str:
-        if self.interrupt_deadline is not None and self.interrupt_deadline <= self.deadline:
-            return "interrupt"
-        return "time"
-
-
 class Session:
-    def __init__(self, pool: Pool, defaults: Limits, isolation: str, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        defaults: Limits,
+        isolation: str,
+        log: logging.Logger,
+        *,
+        replay_on_reset: bool = False,
+        replay_timeout: float = 30.0,
+    ) -> None:
         self.pool = pool
         self.defaults = defaults
         self.isolation = isolation
         self.log = log
+        self.replay_on_reset = replay_on_reset
+        self.replay_timeout = replay_timeout
+        self.replay_log = ReplayLog()
         self._worker: WorkerHandle | None = None
-        self._running: tuple[WorkerHandle, _CellRun] | None = None
+        #: why the session's worker was ended between cells, for the next cell's notice
+        self._lost_reason = ""
+        self._running: tuple[WorkerHandle, CellRun] | None = None
         self._next_id = 0
         self.last_usage: dict[str, float] = {}
 
@@ -104,22 +66,42 @@ class Session:
         return self._worker.layers if self._worker else self.pool.last_layers
 
     async def start(self) -> None:
-        self.pool.refill()
+        self.pool.start()
 
     async def ready(self) -> None:
         """Wait until a worker holds this session (so its layer report is known)."""
-        await self._session_worker()
+        if self._worker is None:
+            self._worker = await self.pool.claim()
 
-    async def _session_worker(self) -> WorkerHandle:
-        if self._worker is None or not self._worker.poll():
-            if self._worker is not None:
-                self._worker.kill()
+    async def _session_worker(self, frontend: Frontend) -> WorkerHandle:
+        """The worker holding the session's variables; if it was lost between cells, say so
+        (and replay, when that is on) before the cell runs in a new one."""
+        worker = self._worker
+        if worker is not None and worker.poll():
+            return worker
+        if worker is not None:
+            worker.kill()
+            self._worker = None
+            lost_zygote = "its zygote process was lost" if worker.lost_with_zygote() else ""
+            reason = self._lost_reason or lost_zygote or "it was killed from outside"
+            self._lost_reason = ""
+            self.log.warning("safekernel: the session's worker was lost between cells: %s", reason)
+            note = await self._restore()
+            frontend.stream(
+                "stderr",
+                f"safekernel: the sandbox worker stopped between cells ({reason}). "
+                + (note or "Earlier variables are gone: re-run the cells you need.")
+                + "\n",
+            )
+        if self._worker is None:
             self._worker = await self.pool.claim()
         return self._worker
 
     def reset(self) -> None:
         """Forget every variable: the next cell gets a fresh worker from the pool."""
         self._drop_session_worker()
+        # nothing from before the reset may come back through a replay
+        self.replay_log.reset()
         self.pool.refill()
 
     def _drop_session_worker(self) -> None:
@@ -128,38 +110,77 @@ class Session:
             self._worker = None
 
     # -- cells -----------------------------------------------------------------------------
-    async def execute(self, code: str, options: CellOptions, frontend: Frontend) -> ExecuteOutcome:
+    async def execute(
+        self,
+        code: str,
+        options: CellOptions,
+        frontend: Frontend,
+        number: int = 0,
+        *,
+        retried: bool = False,
+    ) -> ExecuteOutcome:
+        """Run one cell; `number` is its execution count (it names the cell in messages)."""
         fresh = options.isolate or self.isolation == "cell"
-        worker = await (self.pool.claim() if fresh else self._session_worker())
-        self._next_id += 1
-        run = _CellRun(options.limits)
+        worker = await (self.pool.claim() if fresh else self._session_worker(frontend))
+        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
         outcome = ExecuteOutcome()
-        self._running = (worker, run)
+        started = asyncio.get_running_loop().time()
         try:
-            worker.send(
-                {
-                    "type": "execute",
-                    "id": self._next_id,
-                    "code": code,
-                    "limits": options.limits.to_wire(),
-                }
-            )
-            await self._pump(worker, run, frontend, outcome)
-        except (WorkerLost, ProtocolError, TimeoutError) as exc:
-            self._lose(worker, run, exc, outcome, state_kept=fresh)
+            await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
+        except HardStop as stop:
+            if not retried and _lost_to_its_zygote(worker, stop):
+                # the zygote died just before this cell (its workers die with it): not the
+                # cell's doing, and nothing was shown, so run it again in a new worker; the
+                # session's loss is reported as for any worker lost between cells
+                self.log.warning("safekernel: the cell's worker died with its zygote; rerunning")
+                worker.kill()
+                if not fresh:
+                    self._lost_reason = "its zygote process was lost"
+                return await self.execute(code, options, frontend, number, retried=True)
+            outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
+            await self._lose(worker, stop, options.limits, outcome, fresh)
         finally:
-            self._running = None
             if fresh:
                 worker.kill()
+        if recorder is not None and outcome.status == "ok":
+            self.replay_log.record(recorder.logged(number, code, options.limits))
         self.last_usage = outcome.usage
         return outcome
 
+    async def _run_on(
+        self,
+        worker: WorkerHandle,
+        code: str,
+        limits: Limits,
+        frontend: Frontend,
+        outcome: ExecuteOutcome,
+    ) -> None:
+        """Run `code` in `worker`; a cell that ends its worker raises HardStop."""
+        self._next_id += 1
+        run = CellRun(limits)
+        self._running = (worker, run)
+        try:
+            worker.send(
+                {"type": "execute", "id": self._next_id, "code": code, "limits": limits.to_wire()}
+            )
+            await self._pump(worker, run, frontend, outcome)
+        except TimeoutError:
+            raise HardStop(run.hard_reason()) from None
+        except WorkerLost as exc:
+            raise HardStop(run.stopped_by or "crash", str(exc), emitted=run.emitted) from None
+        except ProtocolError as exc:
+            self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
+            raise HardStop("protocol", str(exc)) from None
+        finally:
+            self._running = None
+
     async def _pump(
-        self, worker: WorkerHandle, run: _CellRun, frontend: Frontend, outcome: ExecuteOutcome
+        self, worker: WorkerHandle, run: CellRun, frontend: Frontend, outcome: ExecuteOutcome
     ) -> None:
         while True:
             message = await asyncio.wait_for(worker.recv(), run.remaining())
             kind = message["type"]
+            run.emitted = run.emitted or kind not in ("error", "done")
             if kind == "stream":
                 self._stream(worker, run, message, frontend)
             elif kind == "display":
@@ -186,13 +207,13 @@ class Session:
                     [line[:10_000] for line in message["traceback"][:100]],
                 )
             elif kind == "done":
-                outcome.usage = _usage(message["usage"])
+                outcome.usage = parse_usage(message["usage"])
                 return
             else:
                 raise ProtocolError(f"unexpected {kind} message during a cell")
 
     def _stream(
-        self, worker: WorkerHandle, run: _CellRun, message: dict[str, Any], frontend: Frontend
+        self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
     ) -> None:
         text: str = message["text"]
         room = run.limits.output - run.output_bytes
@@ -203,10 +224,10 @@ class Session:
             frontend.stream(message["name"], text[:room])
         elif not run.output_cut:
             run.output_cut = True
-            self.interrupt()
+            self.interrupt("output")
 
     async def _input(
-        self, worker: WorkerHandle, run: _CellRun, message: dict[str, Any], frontend: Frontend
+        self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
     ) -> None:
         loop = asyncio.get_running_loop()
         asked = loop.time()
@@ -237,7 +258,7 @@ class Session:
             worker.send({"type": "input_reply", "value": value})
 
     def _bundle(
-        self, run: _CellRun, data: dict[str, Any], frontend: Frontend
+        self, run: CellRun, data: dict[str, Any], frontend: Frontend
     ) -> dict[str, Any] | None:
         """The checked bundle, or None with one line on stderr saying why it was refused."""
         try:
@@ -246,27 +267,32 @@ class Session:
             frontend.stream("stderr", f"safekernel: {refused}\n")
             return None
 
-    def _lose(
+    async def _lose(
         self,
         worker: WorkerHandle,
-        run: _CellRun,
-        exc: Exception,
+        stop: HardStop,
+        limits: Limits,
         outcome: ExecuteOutcome,
-        state_kept: bool,
+        fresh: bool,
     ) -> None:
         """End a worker that broke a hard limit, died or misbehaved; say so plainly."""
         worker.kill()
+        self.pool.refill()
+        note = None
         if worker is self._worker:
             self._worker = None
-        self.pool.refill()
-        if isinstance(exc, TimeoutError):
-            outcome.fail(*limit_message(run.hard_reason(), run.limits, state_kept=state_kept))
+            note = await self._restore()
+        if stop.kind in ("time", "interrupt", "output"):
+            outcome.fail(*limit_message(stop.kind, limits, state_kept=fresh, state_note=note))
             return
-        kept = "" if state_kept else " The worker was replaced, so earlier variables are gone."
-        if isinstance(exc, ProtocolError):
-            self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
+        kept = (
+            ""
+            if fresh
+            else " " + (note or "The worker was replaced, so earlier variables are gone.")
+        )
+        if stop.kind == "protocol":
             outcome.fail(
-                "WorkerError", f"the sandbox worker misbehaved ({exc}) and was ended.{kept}"
+                "WorkerError", f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}"
             )
         else:
             outcome.fail(
@@ -275,21 +301,68 @@ class Session:
                 f"memory or CPU).{kept}",
             )
 
-    def interrupt(self) -> None:
+    async def _restore(self) -> str | None:
+        """The session's worker is gone: replay its log into a new one, if replay is on.
+        Returns what to tell the user about their variables (None: they are simply gone)."""
+        cells = self.replay_log.cells
+        self.replay_log.reset()
+        if not self.replay_on_reset or not cells:
+            return None
+        self._worker = await self.pool.claim()
+        report = await replay(cells, self._replay_one, self.replay_timeout)
+        self.replay_log.reset(report.replayed)
+        self.log.info(
+            "safekernel: replayed %d cell(s), skipped %d%s",
+            len(report.replayed),
+            len(report.skipped),
+            f", lost: {report.lost}" if report.lost else "",
+        )
+        return report.sentence()
+
+    async def _replay_one(self, code: str, limits: Limits, frontend: SilentFrontend) -> str:
+        """Run one logged cell in the new session worker: "" if it succeeded, else its ename."""
+        worker = self._worker
+        if worker is None:
+            raise ReplayLost("no worker")
+        outcome = ExecuteOutcome()
+        try:
+            await self._run_on(worker, code, limits, frontend, outcome)
+        except HardStop as stop:
+            worker.kill()
+            self._worker = None
+            self.pool.refill()
+            raise ReplayLost(stop.describe()) from None
+        return outcome.ename if outcome.status == "error" else ""
+
+    def interrupt(self, reason: str = "interrupt") -> None:
         """Stop the running cell: politely at once, by killing its worker if that fails."""
         if self._running is None:
             return
         worker, run = self._running
         if run.interrupt_deadline is None:
-            run.interrupt_deadline = asyncio.get_running_loop().time() + INTERRUPT_GRACE_S
+            loop = asyncio.get_running_loop()
+            run.interrupt_deadline = loop.time() + INTERRUPT_GRACE_S
+            run.stop_reason = reason
+            loop.call_later(INTERRUPT_GRACE_S, self._end_unresponsive, worker, run)
         run.interrupted.set()
         with contextlib.suppress(WorkerLost):
             worker.send({"type": "interrupt"})
 
+    def _end_unresponsive(self, worker: WorkerHandle, run: CellRun) -> None:
+        """Still running after an interrupt: stuck in C, so only killing the worker stops it."""
+        if self._running is not None and self._running[1] is run:
+            run.stopped_by = run.stop_reason
+            worker.kill()  # the cell's pump sees the channel close at once
+
     # -- editor requests -------------------------------------------------------------------
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Ask the session's worker for a complete / inspect / is_complete reply content."""
-        worker = await self._session_worker()
+        if self._worker is None:
+            self._worker = await self.pool.claim()
+        worker = self._worker
+        if not worker.poll():
+            # the next cell notices the loss and tells the user; no silent swap here
+            return {"status": "error", "ename": "WorkerLost", "evalue": "", "traceback": []}
         self._next_id += 1
         request_id = self._next_id
         try:
@@ -302,7 +375,8 @@ class Session:
                     raise ProtocolError(f"unexpected {message['type']} while answering {kind}")
         except (WorkerLost, ProtocolError, TimeoutError) as exc:
             self.log.warning("safekernel: %s request failed: %s", kind, exc)
-            self._drop_session_worker()
+            self._lost_reason = f"a {kind} request failed: {exc or 'no answer in time'}"
+            worker.kill()
             self.pool.refill()
             return {"status": "error", "ename": "WorkerLost", "evalue": str(exc), "traceback": []}
 
@@ -311,10 +385,5 @@ class Session:
         await self.pool.close()
 
 
-def _usage(raw: dict[str, Any]) -> dict[str, float]:
-    usage: dict[str, float] = {}
-    for key in ("wall_s", "cpu_s", "instructions", "memory_bytes"):
-        value = raw.get(key)
-        if isinstance(value, int | float) and math.isfinite(value):
-            usage[key] = float(value)
-    return usage
+def _lost_to_its_zygote(worker: WorkerHandle, stop: HardStop) -> bool:
+    return stop.kind == "crash" and not stop.emitted and worker.lost_with_zygote()

@@ -110,6 +110,7 @@ class Watchdog:
                 self._cond.wait(FLUSH_INTERVAL_S)
                 expired = self._deadline is not None and time.monotonic() >= self._deadline
             self._outbox.flush()
+            self._runtime.sample()
             if expired:
                 self._runtime.interrupt("time")
 

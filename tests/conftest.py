@@ -97,11 +97,7 @@ class Kernel:
 
     def tree(self) -> list[psutil.Process]:
         """The kernel process and every process below it (zygote, workers)."""
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return []
-        return [root, *root.children(recursive=True)]
+        return process_tree(self.pid)
 
     def run(
         self, code: str, timeout: float = 30, allow_stdin: bool = False, stdin_hook: Any = None
@@ -157,3 +153,93 @@ def fresh_kernel() -> Iterator[Kernel]:
     procs = k.tree()
     k.shutdown()
     assert wait_gone(procs) == []
+
+
+def kill_all(processes: list[psutil.Process]) -> None:
+    """SIGKILL and wait until they are gone (a kill is asynchronous)."""
+    for process in processes:
+        process.kill()
+    psutil.wait_procs(processes, timeout=10)
+
+
+def wait_for(condition: Any, timeout: float = 15, interval: float = 0.05) -> bool:
+    """Poll `condition()` until it is true or `timeout` passes; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and every process below it."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def zygotes(kernel: Kernel | int) -> list[psutil.Process]:
+    """The kernel's zygote(s): its children whose command line names safekernel.zygote (the
+    workers have the same command line: they are forks of it)."""
+    try:
+        pid = kernel if isinstance(kernel, int) else kernel.pid
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [
+        p
+        for p in children
+        if "safekernel.zygote" in " ".join(_cmdline(p)) and p.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def workers(kernel: Kernel) -> list[psutil.Process]:
+    """Live workers: the zygote's children (the session's worker and the spares)."""
+    found = []
+    for zygote in zygotes(kernel):
+        try:
+            found += [w for w in zygote.children() if w.status() != psutil.STATUS_ZOMBIE]
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
+
+
+def _session_id(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return -1
+
+
+def snapshot(kernel: Kernel | int) -> tuple[list[psutil.Process], set[int]]:
+    """Everything a kernel runs now, and the process sessions its zygotes lead."""
+    pid = kernel if isinstance(kernel, int) else kernel.pid
+    return process_tree(pid), {z.pid for z in zygotes(pid)}
+
+
+def leftovers(
+    processes: list[psutil.Process], zygote_sessions: set[int], timeout: float = 10
+) -> list[psutil.Process]:
+    """What is still running, after up to `timeout`, of `processes`, plus any process whose
+    command line mentions safekernel in a session one of our zygotes led: a worker started
+    after the snapshot lives in its zygote's session (each zygote starts a new one), even
+    once it has been re-parented away from the kernel's tree."""
+    alive = wait_gone(processes, timeout)
+    known = {p.pid for p in alive}
+    for process in psutil.process_iter():
+        if process.pid in known or _session_id(process.pid) not in zygote_sessions:
+            continue
+        mentions = any("safekernel" in part for part in _cmdline(process))
+        if mentions and wait_gone([process], timeout=2):
+            alive.append(process)
+    return alive

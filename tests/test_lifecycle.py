@@ -1,4 +1,6 @@
-"""Start, restart and shutdown leave no worker or zygote behind."""
+"""Start, restart, shutdown, a killed kernel and a killed zygote leave no worker or zygote
+behind: each test asserts on the kernel's process tree and on every process in its zygotes'
+sessions whose command line mentions safekernel."""
 
 from __future__ import annotations
 
@@ -6,7 +8,15 @@ import time
 
 import psutil
 
-from tests.conftest import start_kernel, wait_gone
+from tests.conftest import (
+    leftovers,
+    snapshot,
+    start_kernel,
+    wait_for,
+    wait_gone,
+    workers,
+    zygotes,
+)
 
 
 def test_kernel_runs_a_zygote_and_a_worker_as_separate_processes() -> None:
@@ -21,46 +31,107 @@ def test_kernel_runs_a_zygote_and_a_worker_as_separate_processes() -> None:
         workers = [p for p in tree if p.ppid() != k.pid and p.pid != k.pid]
         assert all(w.uids().real != 0 for w in workers), "workers must not run as root"
     finally:
-        procs = k.tree()
+        procs, sessions = snapshot(k)
         k.shutdown()
-    assert wait_gone(procs) == []
+    assert leftovers(procs, sessions) == []
 
 
 def test_shutdown_leaves_no_process() -> None:
     k = start_kernel()
     k.run("x = 1")
-    procs = k.tree()
+    procs, sessions = snapshot(k)
     assert len(procs) >= 3
     k.shutdown()
-    assert wait_gone(procs) == []
+    assert leftovers(procs, sessions) == []
 
 
 def test_restart_gives_fresh_state_and_leaves_no_old_process() -> None:
     k = start_kernel()
     try:
         k.run("before_restart = 1")
-        old = k.tree()
+        old, old_sessions = snapshot(k)
         k.km.restart_kernel(now=False)
         k.kc.wait_for_ready(timeout=60)
-        assert wait_gone(old) == []
+        assert leftovers(old, old_sessions) == []
         assert k.run("before_restart").result == "nil"
         assert k.run("1 + 1").result == "2"
     finally:
-        procs = k.tree()
+        procs, sessions = snapshot(k)
         k.shutdown()
-    assert wait_gone(procs) == []
+    assert leftovers(procs, sessions) == []
 
 
 def test_killed_kernel_takes_zygote_and_workers_with_it() -> None:
     k = start_kernel()
     k.run("1")
-    procs = k.tree()
+    procs, sessions = snapshot(k)
     psutil.Process(k.pid).kill()
     try:
-        assert wait_gone(procs) == []
+        assert leftovers(procs, sessions) == []
     finally:
         k.kc.stop_channels()
         k.km.cleanup_resources()
+
+
+def test_killed_zygote_is_replaced_and_the_next_cell_runs_and_says_state_was_lost() -> None:
+    k = start_kernel()
+    try:
+        k.run("before_zygote_death = 1")
+        old, old_sessions = snapshot(k)
+        (zygote,) = zygotes(k)
+        its_workers = workers(k)
+        zygote.kill()
+        # its workers die with it (parent-death signal); then, at once, the next cell: it may
+        # reach the kernel before or after the kernel noticed, and must work either way
+        assert wait_gone([zygote, *its_workers]) == []
+        run = k.run("before_zygote_death")
+        assert run.status == "ok", run.error
+        assert run.result == "nil"
+        assert "variables are gone" in run.stderr
+        assert k.run("after = 2\nafter * 21").result == "42"
+        # the old zygote and all its workers are gone; a new zygote serves the session
+        assert leftovers(old[1:], old_sessions) == []
+        assert [z.pid for z in zygotes(k)] != [zygote.pid]
+    finally:
+        procs, sessions = snapshot(k)
+        k.shutdown()
+    assert leftovers(procs, sessions | old_sessions) == []
+
+
+def test_killed_zygote_between_cells_is_noticed_before_the_next_cell() -> None:
+    k = start_kernel()
+    try:
+        (zygote,) = zygotes(k)
+        zygote.kill()
+        assert wait_for(lambda: [z.pid for z in zygotes(k)] not in ([], [zygote.pid]))
+        # the new zygote refilled the pool before any cell asked for a worker
+        assert wait_for(lambda: len(workers(k)) >= 1)
+        assert k.run("1 + 1").result == "2"
+    finally:
+        procs, sessions = snapshot(k)
+        k.shutdown()
+    assert leftovers(procs, sessions | {zygote.pid}) == []
+
+
+def test_zygote_killed_again_and_again_is_replaced_every_time() -> None:
+    k = start_kernel()
+    seen: set[int] = set()
+    try:
+        for round_ in range(4):
+            k.run(f"round = {round_}")
+            (zygote,) = zygotes(k)
+            seen.add(zygote.pid)
+            its_workers = workers(k)
+            zygote.kill()
+            assert wait_gone([zygote, *its_workers]) == []
+            run = k.run("round")
+            assert run.status == "ok", run.error
+            assert run.result == "nil"
+            assert "its zygote process was lost" in run.stderr
+    finally:
+        procs, sessions = snapshot(k)
+        k.shutdown()
+    assert leftovers(procs, sessions | seen) == []
 
 
 def test_kernel_info_reports_lua_and_the_sandbox_layers() -> None:

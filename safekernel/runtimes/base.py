@@ -63,6 +63,11 @@ class Runtime(abc.ABC):
         """Stop the running cell soon; safe to call from another thread at any time."""
 
     @abc.abstractmethod
+    def sample(self) -> None:
+        """Called from the watchdog thread every tick while a cell runs (e.g. to track the
+        memory high-water mark); must be cheap and safe while the cell's thread runs."""
+
+    @abc.abstractmethod
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         """A complete_reply content (matches, cursor_start, cursor_end, metadata)."""
 

@@ -104,6 +104,8 @@ class LuaRuntime(Runtime):
         self._sink: EventSink | None = None
         self._limits = Limits()
         self._output_bytes = 0
+        #: Lua memory high-water mark of the running cell (see sample())
+        self._peak = 0
         host = self._lua.table_from(
             {
                 b"write": self._write,
@@ -213,8 +215,15 @@ class LuaRuntime(Runtime):
     def interrupt(self, reason: str) -> None:
         self._switch.request(reason)
 
+    def sample(self) -> None:
+        # lupa reads its allocator's counter without taking the runtime's lock, so this is
+        # safe (and cheap) while the cell's thread runs Lua with the GIL released
+        self._peak = max(self._peak, int(self._lua.get_memory_used()))
+
     def execute(self, code: str, limits: Limits, sink: EventSink) -> CellOutcome:
         self._sink, self._limits, self._output_bytes = sink, limits, 0
+        self._peak = 0
+        self.sample()
         self._lua.set_max_memory(limits.memory, total=True)
         step = min(limits.instructions, BUDGET_STEP) if limits.instructions else 0
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -231,11 +240,13 @@ class LuaRuntime(Runtime):
                 pass
         used = int(self._api.instructions_used())
         self._sink = None
+        self.sample()
         usage = {
             "wall_s": time.perf_counter() - started,
             "cpu_s": time.process_time() - cpu_started,
             "instructions": float(used),
             "memory_bytes": float(self._lua.get_memory_used()),
+            "peak_memory_bytes": float(self._peak),
         }
         return CellOutcome(*self._interpret(outcome, memory_error, limits), usage=usage)
 

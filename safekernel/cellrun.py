@@ -1,0 +1,72 @@
+"""One cell as the kernel sees it: its deadlines, its output so far, and how it ended."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from safekernel.limits import HARD_KILL_GRACE_S, Limits
+from safekernel.outputs import OutputCheck
+
+
+@dataclass
+class ExecuteOutcome:
+    status: str = "ok"
+    ename: str = ""
+    evalue: str = ""
+    traceback: list[str] = field(default_factory=list)
+    usage: dict[str, float] = field(default_factory=dict)
+
+    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
+        self.status, self.ename, self.evalue = "error", ename, evalue
+        self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
+
+
+class CellRun:
+    """The kernel's view of one running cell: deadlines and output accounting."""
+
+    def __init__(self, limits: Limits) -> None:
+        loop = asyncio.get_running_loop()
+        self.limits = limits
+        self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
+        self.interrupt_deadline: float | None = None
+        self.output_bytes = 0
+        self.output_cut = False
+        self.outputs = OutputCheck()
+        self.interrupted = asyncio.Event()
+        #: the cell has sent something on to the frontend (so running it again would show it twice)
+        self.emitted = False
+        #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
+        self.stopped_by: str | None = None
+        self.stop_reason = "interrupt"
+
+    def remaining(self) -> float:
+        now = asyncio.get_running_loop().time()
+        ends = [self.deadline]
+        if self.interrupt_deadline is not None:
+            ends.append(self.interrupt_deadline)
+        return max(0.0, min(ends) - now)
+
+    def hard_reason(self) -> str:
+        if self.interrupt_deadline is not None and self.interrupt_deadline <= self.deadline:
+            return self.stop_reason
+        return "time"
+
+
+class HardStop(Exception):
+    """A cell ended its worker: `kind` is time / interrupt / output / crash / protocol."""
+
+    def __init__(self, kind: str, detail: str = "", emitted: bool = False) -> None:
+        super().__init__(detail or kind)
+        self.kind = kind
+        self.detail = detail
+        #: whether the cell had sent anything to the frontend before its worker ended
+        self.emitted = emitted
+
+    def describe(self) -> str:
+        return {
+            "time": "time limit",
+            "interrupt": "interrupted",
+            "output": "output limit",
+            "crash": "the worker crashed",
+        }.get(self.kind, f"the worker misbehaved: {self.detail}")
