@@ -25,14 +25,8 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from safekernel.channel import (
-    DEFAULT_MAX_FRAME,
-    HEADER,
-    AsyncChannel,
-    Message,
-    decode_typed,
-    encode,
-)
+from safekernel.asyncchannel import AsyncChannel
+from safekernel.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
