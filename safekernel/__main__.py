@@ -14,10 +14,21 @@ def main(argv: list[str]) -> int:
         from safekernel.install import main as install_main
 
         return install_main(argv[1:])
+    if _launched_by_jupyter(argv):
+        # before the ~0.45 s of ipykernel's imports, so the zygote starts beside them (see
+        # launch.py); from the main thread, which the zygote's parent-death signal follows
+        from safekernel.launch import DEFAULT_RUNTIME, prestart
+
+        prestart(DEFAULT_RUNTIME)
     from safekernel.app import SafeKernelApp
 
     SafeKernelApp.launch_instance(argv=argv)
     return 0
+
+
+def _launched_by_jupyter(argv: list[str]) -> bool:
+    """A kernel launch (`-f CONNECTION_FILE`), not `--help` and the like."""
+    return any(arg in ("-f", "--f") or arg.startswith(("-f=", "--f=")) for arg in argv)
 
 
 if __name__ == "__main__":

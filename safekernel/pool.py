@@ -20,7 +20,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from safekernel.asyncchannel import AsyncChannel
 from safekernel.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
+from safekernel.launch import start_zygote, take_prestarted
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
 
@@ -106,23 +106,9 @@ class ZygoteProcess:
         self.log = log
         self.max_frame = max_frame
         self._lock = asyncio.Lock()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        # only what the zygote needs to find the package: no key, no connection file
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-        if "PYTHONPATH" in os.environ:
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        # started from the kernel's main thread: the zygote's parent-death signal follows the
-        # thread that created it
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "safekernel.zygote", str(theirs.fileno()), runtime],
-            pass_fds=(theirs.fileno(),),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        theirs.close()
-        self.control = ours
+        # the zygote `python -m safekernel` started before its imports, else a new one
+        launch = take_prestarted(runtime) or start_zygote(runtime)
+        self.process, self.control = launch.process, launch.control
         self.started_at = time.monotonic()
         #: a worker it forked became ready: it started properly, whenever it dies later
         self.served = False
