@@ -1,5 +1,6 @@
 """What start-up speed and memory rest on: the zygote is started before the kernel's imports
-(and still holds no secret), and the worker side stays free of asyncio."""
+(and still holds no secret), the worker side stays free of asyncio, and kernel_info does not
+drag in ipykernel's debugger."""
 
 from __future__ import annotations
 
@@ -50,6 +51,18 @@ def test_prestarted_zygote_is_the_kernels_child_and_holds_no_secret() -> None:
         paths = [f.path for f in zygote.open_files()]
         assert connection_file not in paths
         assert not any(p.endswith(".json") for p in paths)
+    finally:
+        procs = k.tree()
+        k.shutdown()
+    assert wait_gone(procs) == []
+
+
+def test_kernel_info_does_not_advertise_a_debugger() -> None:
+    k = start_kernel()
+    try:
+        reply = k.kc.kernel_info(reply=True, timeout=30)
+        assert "debugger" not in reply["content"]["supported_features"]
+        assert reply["content"]["implementation"] == "safekernel"
     finally:
         procs = k.tree()
         k.shutdown()
