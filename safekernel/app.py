@@ -4,6 +4,7 @@ Jupyter config path, as ipykernel does for its own."""
 
 from __future__ import annotations
 
+from ipykernel.displayhook import ZMQDisplayHook
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type, Unicode
 
@@ -14,3 +15,13 @@ class SafeKernelApp(IPKernelApp):
     name = Unicode("safekernel")  # config files: safekernel_config.py / .json
     kernel_class = Type(SafeKernel, klass=SafeKernel)
     classes = [*IPKernelApp.classes, SafeKernel]  # noqa: RUF012
+
+    def init_io(self) -> None:
+        """Leave this process's stdout and stderr as they are: they go to the kernel's log.
+
+        ipykernel sends them to the notebook, for user code that prints; no user code runs in
+        this process, and that routing cost every execute_reply two waits on the IOPub thread
+        (sys.stdout/sys.stderr.flush()) plus threads that watch fds 1 and 2.
+        """
+        # init_kernel hands the displayhook the execution count; only Python code would use it
+        self.displayhook = ZMQDisplayHook(self.session, self.iopub_socket)

