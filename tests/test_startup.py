@@ -1,12 +1,13 @@
-"""What start-up speed and memory rest on: the zygote is started before the kernel's imports
-(and still holds no secret), the worker side stays free of asyncio, and kernel_info does not
-drag in ipykernel's debugger."""
+"""What start-up speed, memory and cell-isolation latency rest on: the zygote is started before
+the kernel's imports (and still holds no secret), the worker side stays free of asyncio,
+kernel_info does not drag in ipykernel's debugger, and cell isolation keeps one more spare."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -85,3 +86,32 @@ def test_a_prestarted_zygote_is_handed_over_once_and_only_for_its_runtime() -> N
     other = launch.take_prestarted("wasm")
     assert other is None
     assert launch.take_prestarted("lua") is None
+
+
+def _ready_workers(k: Kernel) -> int:
+    """Live workers under the kernel's zygote (killed ones linger as zombies until reaped)."""
+    zygote = _zygote_of(k)
+    return sum(1 for p in zygote.children() if p.status() != psutil.STATUS_ZOMBIE)
+
+
+def _settled_workers(*options: str) -> int:
+    k = start_kernel("--SafeKernel.pool_size=1", *options)
+    try:
+        assert k.run("x = 1").status == "ok"
+        counts = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (len(counts) < 5 or len(set(counts[-5:])) > 1):
+            counts.append(_ready_workers(k))
+            time.sleep(0.1)
+        return counts[-1]
+    finally:
+        procs = k.tree()
+        k.shutdown()
+        assert wait_gone(procs) == []
+
+
+def test_cell_isolation_keeps_one_more_spare_than_session_isolation() -> None:
+    # a cell-isolated cell uses its worker up, where the session's worker is kept
+    session = _settled_workers("--SafeKernel.isolation=session")
+    cell = _settled_workers("--SafeKernel.isolation=cell")
+    assert cell == session + 1
