@@ -262,17 +262,33 @@ def fail_closed(target: Callable[[], object]) -> Callable[[], None]:
 
 
 def run_worker(
-    sock: socket.socket, runtime_name: str, config: SandboxConfig, memory: int
+    sock: socket.socket,
+    runtime_name: str,
+    config: SandboxConfig,
+    memory: int,
+    *,
+    template: Runtime | None = None,
+    seed: bytes = b"",
 ) -> NoReturn:
-    """Entry point in a freshly forked child of the zygote. Never returns."""
+    """Entry point in a freshly forked child of the zygote. Never returns.
+
+    `template` is the zygote's runtime state, this process's own copy since the fork; without
+    one the worker builds its state itself.
+    """
     try:
         channel = BlockingChannel(sock)
         holder: list[Worker] = []
 
         def start_threads() -> None:
-            # the Lua state is built once no inherited fd or environment is left to find, and
-            # before seccomp, which the first allocations of a fresh state do not need anyway
-            worker = Worker(create_runtime(runtime_name, memory, config.data_dir), channel)
+            # the Lua state is built (or, copied from the zygote, made this worker's own) once
+            # no inherited fd or environment is left to find, and before seccomp, which the
+            # first allocations of a fresh state do not need anyway
+            if template is not None:
+                template.after_fork(seed)
+                runtime: Runtime = template
+            else:
+                runtime = create_runtime(runtime_name, memory, config.data_dir)
+            worker = Worker(runtime, channel)
             worker.start_threads()
             holder.append(worker)
 

@@ -1,6 +1,7 @@
 """What start-up speed, memory and cell-isolation latency rest on: the zygote is started before
 the kernel's imports (and still holds no secret), the worker side stays free of asyncio,
-kernel_info does not drag in ipykernel's debugger, and cell isolation keeps one more spare."""
+kernel_info does not drag in ipykernel's debugger, cell isolation keeps one more spare, and
+workers start from the zygote's runtime state yet each draws its own random numbers."""
 
 from __future__ import annotations
 
@@ -115,3 +116,15 @@ def test_cell_isolation_keeps_one_more_spare_than_session_isolation() -> None:
     session = _settled_workers("--SafeKernel.isolation=session")
     cell = _settled_workers("--SafeKernel.isolation=cell")
     assert cell == session + 1
+
+
+def test_workers_copied_from_the_zygotes_template_draw_different_random_numbers() -> None:
+    k = start_kernel("--SafeKernel.isolation=cell")
+    try:
+        draws = {k.run("math.random(1, 2^40)").result for _ in range(4)}
+        assert None not in draws
+        assert len(draws) == 4
+    finally:
+        procs = k.tree()
+        k.shutdown()
+    assert wait_gone(procs) == []

@@ -58,6 +58,10 @@ class Runtime(abc.ABC):
     def execute(self, code: str, limits: Limits, sink: EventSink) -> CellOutcome:
         """Run one cell to completion or to a limit; never raises for user errors."""
 
+    def after_fork(self, seed: bytes) -> None:  # noqa: B027 -- optional hook, no-op by default
+        """Make a state inherited from the zygote's template this worker's own; called once in
+        the worker, before any request. `seed` is 16 random bytes drawn for this worker."""
+
     @abc.abstractmethod
     def interrupt(self, reason: str) -> None:
         """Stop the running cell soon; safe to call from another thread at any time."""

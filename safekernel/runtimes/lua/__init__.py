@@ -212,6 +212,13 @@ class LuaRuntime(Runtime):
         return self._lua.table_from([True, content])
 
     # -- Runtime -------------------------------------------------------------------------
+    def after_fork(self, seed: bytes) -> None:
+        # every worker starts as a copy of the zygote's state: reseed, or all of them would
+        # draw the same math.random sequence
+        high = int.from_bytes(seed[:8], "little", signed=True)
+        low = int.from_bytes(seed[8:16], "little", signed=True)
+        self._lua.globals().math.randomseed(high, low)
+
     def interrupt(self, reason: str) -> None:
         self._switch.request(reason)
 
