@@ -62,3 +62,18 @@ def test_isolate_cell_that_breaks_a_hard_limit_keeps_the_sessions_variables(
     assert run.error["ename"] == "TimeLimitExceeded"
     assert "Your variables are kept" in run.error["evalue"]
     assert kernel.run("survivor").result == '"yes"'
+
+
+def test_two_kernels_never_see_each_others_state(kernel: Kernel) -> None:
+    """Threat model: a session cannot see another session's state (separate worker processes,
+    separate Lua states, separate zygotes)."""
+    other = start_kernel()
+    try:
+        kernel.run("shared_secret = 'kernel A only'")
+        other.run("string.upper = function() return 'poisoned' end")
+        assert other.run("shared_secret").result == "nil"
+        assert kernel.run("shared_secret").result == '"kernel A only"'
+        assert kernel.run("('abc'):upper()").result == '"ABC"'
+        assert kernel.run("string.upper('abc')").result == '"ABC"'
+    finally:
+        other.shutdown()
