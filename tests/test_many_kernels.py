@@ -19,7 +19,8 @@ from tests.conftest import KERNEL_NAME, leftovers, snapshot
 KERNELS = 20
 CELLS = 50
 #: every tenth cell hits a limit: busy loops and memory bombs keep the state; the last one is
-#: stuck inside C, so its worker is replaced and the state starts again from nothing
+#: stuck inside C, so its worker is replaced and the state starts again from nothing (unless
+#: the soft stop caught it before it entered C, which its error message then says)
 LIMIT_CELLS = {
     7: ("%timeout 0.2\nwhile true do end", "TimeLimitExceeded"),
     17: ("%memory 16M\nlocal t = {} for i = 1, 1e8 do t[i] = i end", "MemoryError"),
@@ -93,8 +94,12 @@ async def drive_kernel(number: int, managers: list[AsyncKernelManager], ipc_dir:
                 cell = await run_cell(client, code)
                 if (cell.status, cell.ename) != ("error", ename):
                     problems.append(f"k{number} c{index}: {cell.status} {cell.ename} {cell.evalue}")
-                if index == STATE_LOST_AFTER:
+                # on a loaded machine the soft stop can fire before the cell even reaches the
+                # C call: then the worker stays and so does the state. The error says which.
+                if index == STATE_LOST_AFTER and "variables are gone" in cell.evalue:
                     acc = 0
+                elif index == STATE_LOST_AFTER and "variables are kept" not in cell.evalue:
+                    problems.append(f"k{number} c{index}: unclear about state: {cell.evalue}")
                 continue
             acc += index
             cell = await run_cell(client, normal_cell(number, index))
