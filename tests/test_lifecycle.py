@@ -4,11 +4,16 @@ sessions whose command line mentions safekernel."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import psutil
+from jupyter_client.manager import start_new_kernel
 
 from tests.conftest import (
+    KERNEL_NAME,
+    Kernel,
     leftovers,
     snapshot,
     start_kernel,
@@ -164,5 +169,23 @@ def test_options_on_the_command_line_reach_the_kernel() -> None:
         assert run.error["ename"] == "TimeLimitExceeded"
         assert "1 s" in run.error["evalue"]
         assert time.monotonic() - started < 8
+    finally:
+        k.shutdown()
+
+
+def test_options_from_a_config_file_reach_the_kernel(tmp_path: Path) -> None:
+    """As ipykernel does: `safekernel_config.py` in the IPython profile directory."""
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "safekernel_config.py").write_text("c.SafeKernel.timeout = 1.5\n")
+    km, kc = start_new_kernel(
+        kernel_name=KERNEL_NAME, env={**os.environ, "IPYTHONDIR": str(tmp_path)}
+    )
+    k = Kernel(km, kc)
+    try:
+        run = k.run("while true do end")
+        assert run.error is not None
+        assert run.error["ename"] == "TimeLimitExceeded"
+        assert "1.5 s" in run.error["evalue"]
     finally:
         k.shutdown()
