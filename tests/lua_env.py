@@ -22,7 +22,7 @@ WHITELIST_FUNCTIONS = (
 WHITELIST_LIBRARIES = ("string", "table", "math", "utf8")
 
 MAKE_ENV = """
-local functions, libraries, sources = ...
+local functions, libraries, sources, errors_source = ...
 local function copy(t)
   local c = {}
   for k, v in pairs(t) do c[k] = v end
@@ -32,8 +32,9 @@ local env = {}
 for _, name in ipairs(functions) do env[name] = _G[name] end
 for _, name in ipairs(libraries) do env[name] = copy(_G[name]) end
 env.string.dump = nil
+local errors = assert(load(errors_source, "=errors", "t", env))()
 for name, source in pairs(sources) do
-  env[name] = assert(load(source, "=" .. name, "t", env))()
+  env[name] = assert(load(source, "=" .. name, "t", env))(errors)
 end
 return env
 """
@@ -55,6 +56,7 @@ class Sandbox:
             self.lua.table_from(WHITELIST_FUNCTIONS),
             self.lua.table_from(WHITELIST_LIBRARIES),
             self.lua.table_from(sources),
+            (LUA_DIR / "errors.lua").read_text(encoding="utf-8"),
         )
 
     def run(self, code: str) -> Any:

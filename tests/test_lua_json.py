@@ -375,7 +375,7 @@ def test_module_reads_only_whitelisted_globals_and_only_while_loading() -> None:
     lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
     audit = lua.execute(
         """
-        local functions, libraries, source = ...
+        local functions, libraries, source, errors_source = ...
         local allowed, seen = {}, {}
         for _, name in ipairs(functions) do allowed[name] = _G[name] end
         for _, name in ipairs(libraries) do allowed[name] = _G[name] end
@@ -383,7 +383,8 @@ def test_module_reads_only_whitelisted_globals_and_only_while_loading() -> None:
           __index = function(_, k) seen[#seen + 1] = k return allowed[k] end,
           __newindex = function(_, k) error("module wrote global " .. tostring(k)) end,
         })
-        local mod = assert(load(source, "=json", "t", env))()
+        local errors = assert(load(errors_source, "=errors", "t", env))()
+        local mod = assert(load(source, "=json", "t", env))(errors)
         local at_load = #seen
         mod.decode(mod.encode({a = {1, 2.5, "x", mod.null}}, {indent = 1}))
         pcall(mod.decode, "[1,")
@@ -392,6 +393,7 @@ def test_module_reads_only_whitelisted_globals_and_only_while_loading() -> None:
         lua.table_from(WHITELIST_FUNCTIONS),
         lua.table_from(WHITELIST_LIBRARIES),
         (LUA_DIR / "json.lua").read_text(encoding="utf-8"),
+        (LUA_DIR / "errors.lua").read_text(encoding="utf-8"),
     )
     names, nothing_after_load = audit
     assert set(names.split()) <= set(WHITELIST_FUNCTIONS) | set(WHITELIST_LIBRARIES)

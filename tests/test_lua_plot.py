@@ -516,7 +516,7 @@ def test_module_reads_only_whitelisted_globals_and_only_while_loading() -> None:
     lua = lua54.LuaRuntime(register_eval=False, register_builtins=False)
     names, nothing_after_load = lua.execute(
         """
-        local functions, libraries, source = ...
+        local functions, libraries, source, errors_source = ...
         local allowed, seen = {}, {}
         for _, name in ipairs(functions) do allowed[name] = _G[name] end
         for _, name in ipairs(libraries) do allowed[name] = _G[name] end
@@ -524,7 +524,8 @@ def test_module_reads_only_whitelisted_globals_and_only_while_loading() -> None:
           __index = function(_, k) seen[#seen + 1] = k return allowed[k] end,
           __newindex = function(_, k) error("module wrote global " .. tostring(k)) end,
         })
-        local mod = assert(load(source, "=plot", "t", env))()
+        local errors = assert(load(errors_source, "=errors", "t", env))()
+        local mod = assert(load(source, "=plot", "t", env))(errors)
         local at_load = #seen
         local f = mod.figure({title = "t", legend = "best"})
         f:line({1, 2, 0/0}, {label = "a"}):scatter({3, 1}):hist({1, 2, 3}):bar({"x", "y"}, {1, 2})
@@ -536,6 +537,7 @@ def test_module_reads_only_whitelisted_globals_and_only_while_loading() -> None:
         lua.table_from(WHITELIST_FUNCTIONS),
         lua.table_from(WHITELIST_LIBRARIES),
         (LUA_DIR / "plot.lua").read_text(encoding="utf-8"),
+        (LUA_DIR / "errors.lua").read_text(encoding="utf-8"),
     )
     assert set(names.split()) <= set(WHITELIST_FUNCTIONS) | set(WHITELIST_LIBRARIES)
     assert nothing_after_load

@@ -31,7 +31,7 @@ from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
 #: Read once when the zygote imports this module: a hardened worker can open no file.
 _SOURCES = {
     name: resources.files(__package__).joinpath(f"{name}.lua").read_bytes()
-    for name in ("sandbox", "render", "display", "docs", "repl", "json", "plot")
+    for name in ("sandbox", "render", "display", "docs", "repl", "errors", "json", "plot")
 }
 #: Modules a cell finds among its globals; they run in the cell's environment.
 _MODULES = ("json", "plot")
@@ -128,8 +128,9 @@ class LuaRuntime(Runtime):
         self._switch = StopSwitch(main_state, hook_function)
         self._api = self._lua.execute(_SOURCES["sandbox"], host, caps, name="@safekernel/sandbox")
         env = self._api.env
+        errors = self._load_in_env("errors", env)()
         for module in _MODULES:
-            env[module.encode()] = self._load_in_env(module, env)()
+            env[module.encode()] = self._load_in_env(module, env)(errors)
         render = self._run_host_chunk("render", caps)
         output = self._run_host_chunk("display", self._api, caps, host, render, env.json)
         docs = self._run_host_chunk("docs")

@@ -38,27 +38,10 @@ local MAX_INDENT = 16
 
 local json = {}
 
--- Errors raised inside the module carry this metatable so the public functions can re-raise them
--- at the caller's line (error level 2) while letting any other error (a time or memory limit from
--- the host) pass through untouched.
-local Failure = {}
-
-local function fail(msg)
-  error(setmetatable({ msg = msg }, Failure), 0)
-end
-
-local function public(name, fn)
-  return function(...)
-    local ok, result = pcall(fn, ...)
-    if ok then
-      return result
-    end
-    if type(result) == "table" and getmetatable(result) == Failure then
-      error(name .. ": " .. result.msg, 2)
-    end
-    error(result, 0)
-  end
-end
+-- fail(msg) inside, public(name, fn) at the boundary: see errors.lua, which the loader
+-- hands to every module
+local errors = ...
+local fail, public = errors.fail, errors.public
 
 local function read_only(name)
   return {

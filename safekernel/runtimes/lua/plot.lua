@@ -70,26 +70,10 @@ local FigureMT = { __index = Figure, __name = "plot.figure" }
 local state = setmetatable({}, { __mode = "k" })
 
 ---------------------------------------------------------------------------------------------------
--- errors: raised inside with fail(), re-raised at the caller's line by public()
-
-local Failure = {}
-
-local function fail(msg)
-  error(setmetatable({ msg = msg }, Failure), 0)
-end
-
-local function public(name, fn)
-  return function(...)
-    local ok, result = pcall(fn, ...)
-    if ok then
-      return result
-    end
-    if type(result) == "table" and getmetatable(result) == Failure then
-      error(name .. ": " .. result.msg, 2)
-    end
-    error(result, 0) -- a host limit (time, memory) passes through untouched
-  end
-end
+-- fail(msg) inside, public(name, fn) at the boundary: see errors.lua, which the loader
+-- hands to every module
+local errors = ...
+local fail, public = errors.fail, errors.public
 
 local function a_type(v)
   return v == nil and "nil" or "a " .. type(v)
