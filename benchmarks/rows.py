@@ -37,6 +37,31 @@ MANY_START_TIMEOUT_S = 180.0
 SPARE_USS_LIMIT_MB = 5.0
 
 
+def _against_ipykernel(
+    sides: Sides,
+    key: str,
+    title: str,
+    unit: str,
+    target: Target,
+    *,
+    higher_is_better: bool = False,
+    notes: list[str] | None = None,
+) -> RowResult:
+    """A row of safekernel's samples against ipykernel's, taken in alternation in `sides`."""
+    return RowResult(
+        key=key,
+        title=title,
+        unit=unit,
+        target=target,
+        baseline_name=IPY,
+        safekernel=summarize(sides.values(SAFE), higher_is_better=higher_is_better),
+        baseline=summarize(sides.values(IPY), higher_is_better=higher_is_better),
+        higher_is_better=higher_is_better,
+        errors=sides.errors,
+        notes=notes or [],
+    )
+
+
 async def _trivial_ms(kernel: RunningKernel) -> float:
     outcome = await kernel.execute(kernel.description.snippets.trivial)
     return outcome.require_ok("trivial cell").elapsed * 1000
@@ -53,15 +78,12 @@ async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
         await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
         await sides.interleave(bench.plan.p1_cells, trivial)
     return [
-        RowResult(
-            key="P1",
-            title="trivial cell round trip",
-            unit="ms",
-            target=Target("≤ 0.8x ipykernel", max_ratio=0.8),
-            baseline_name=IPY,
-            safekernel=summarize(sides.values(SAFE)),
-            baseline=summarize(sides.values(IPY)),
-            errors=sides.errors,
+        _against_ipykernel(
+            sides,
+            "P1",
+            "trivial cell round trip",
+            "ms",
+            Target("≤ 0.8x ipykernel", max_ratio=0.8),
         )
     ]
 
@@ -83,15 +105,12 @@ async def p2_cold_start(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
     note = f"launch → kernel_info reply, median s: ipykernel {_median(ready[IPY])}, "
     note += f"safekernel {_median(ready[SAFE])}"
     return [
-        RowResult(
-            key="P2",
-            title="cold start: launch → first cell done",
-            unit="s",
-            target=Target("≤ 1.0x ipykernel", max_ratio=1.0),
-            baseline_name=IPY,
-            safekernel=summarize(sides.values(SAFE)),
-            baseline=summarize(sides.values(IPY)),
-            errors=sides.errors,
+        _against_ipykernel(
+            sides,
+            "P2",
+            "cold start: launch → first cell done",
+            "s",
+            Target("≤ 1.0x ipykernel", max_ratio=1.0),
             notes=[note],
         )
     ]
@@ -229,16 +248,13 @@ async def p6_print_rate(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
         measure = partial(_print_rate, lines=lines)
         await sides.interleave(bench.plan.p6_runs, samplers_for(kernels, measure))
     return [
-        RowResult(
-            key="P6",
-            title=f"{bench.plan.p6_bytes / MB:g} MB of printed lines",
-            unit="MB/s",
-            target=Target("≥ 1.0x ipykernel", min_ratio=1.0),
-            baseline_name=IPY,
-            safekernel=summarize(sides.values(SAFE), higher_is_better=True),
-            baseline=summarize(sides.values(IPY), higher_is_better=True),
+        _against_ipykernel(
+            sides,
+            "P6",
+            f"{bench.plan.p6_bytes / MB:g} MB of printed lines",
+            "MB/s",
+            Target("≥ 1.0x ipykernel", min_ratio=1.0),
             higher_is_better=True,
-            errors=sides.errors,
             notes=[f"{lines:,} lines of {LINE_CHARS} characters, all counted at the client"],
         )
     ]
@@ -270,15 +286,12 @@ async def p7_interrupt(bench: Bench, earlier: Mapping[str, RowResult]) -> list[R
         )
     modes = ", ".join(f"{k.name} {k.interrupt_mode}" for k in bench.kernels.values())
     return [
-        RowResult(
-            key="P7",
-            title="interrupt busy loop → execute_reply",
-            unit="ms",
-            target=Target("≤ 50 ms and ≤ ipykernel", max_ratio=1.0, max_value=50.0),
-            baseline_name=IPY,
-            safekernel=summarize(sides.values(SAFE)),
-            baseline=summarize(sides.values(IPY)),
-            errors=sides.errors,
+        _against_ipykernel(
+            sides,
+            "P7",
+            "interrupt busy loop → execute_reply",
+            "ms",
+            Target("≤ 50 ms and ≤ ipykernel", max_ratio=1.0, max_value=50.0),
             notes=[f"interrupt_mode (from each kernelspec): {modes}", *sides.notes],
         )
     ]
@@ -316,15 +329,12 @@ async def p8_memory(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowR
     pool_counts: dict[int, list[int]] = {1: [], 2: []}
     await spare.interleave(bench.plan.p8_runs, {SAFE: partial(_spare_uss_mb, bench, pool_counts)})
     return [
-        RowResult(
-            key="P8",
-            title="memory of the kernel's process tree, PSS",
-            unit="MB",
-            target=Target("≤ 1.0x ipykernel", max_ratio=1.0),
-            baseline_name=IPY,
-            safekernel=summarize(pss.values(SAFE)),
-            baseline=summarize(pss.values(IPY)),
-            errors=pss.errors,
+        _against_ipykernel(
+            pss,
+            "P8",
+            "memory of the kernel's process tree, PSS",
+            "MB",
+            Target("≤ 1.0x ipykernel", max_ratio=1.0),
             notes=[f"processes in the tree: ipykernel {counts[IPY]}, safekernel {counts[SAFE]}"],
         ),
         RowResult(
@@ -377,15 +387,12 @@ async def p9_many_kernels(bench: Bench, earlier: Mapping[str, RowResult]) -> lis
     if plan.mode == "quick":
         notes.append(f"quick mode: {plan.p9_kernels} kernels x {plan.p9_cells} cells, not 20 x 100")
     return [
-        RowResult(
-            key="P9",
-            title=f"{plan.p9_kernels} kernels x {plan.p9_cells} cells, concurrent",
-            unit="s",
-            target=Target("≤ 1.0x ipykernel", max_ratio=1.0),
-            baseline_name=IPY,
-            safekernel=summarize(sides.values(SAFE)),
-            baseline=summarize(sides.values(IPY)),
-            errors=sides.errors,
+        _against_ipykernel(
+            sides,
+            "P9",
+            f"{plan.p9_kernels} kernels x {plan.p9_cells} cells, concurrent",
+            "s",
+            Target("≤ 1.0x ipykernel", max_ratio=1.0),
             notes=notes,
         )
     ]
