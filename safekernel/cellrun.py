@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from safekernel.limits import HARD_KILL_GRACE_S, Limits
+from safekernel.limits import HARD_KILL_GRACE_S, KERNEL_LAG_ALLOWANCE, Limits
 from safekernel.outputs import OutputCheck
+
+#: the stop kinds whose error is a limit's message (limits.limit_message)
+LIMIT_STOPS = frozenset({"time", "interrupt", "output", "messages", "display"})
 
 
 @dataclass
@@ -30,8 +33,8 @@ class CellRun:
         self.limits = limits
         self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
         self.interrupt_deadline: float | None = None
-        self.output_bytes = 0
-        self.output_cut = False
+        #: seconds the kernel's deadline was pushed back for the kernel's own work
+        self.lag = 0.0
         self.outputs = OutputCheck()
         self.interrupted = asyncio.Event()
         #: the cell has sent something on to the frontend (so running it again would show it twice)
@@ -39,6 +42,20 @@ class CellRun:
         #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
         self.stopped_by: str | None = None
         self.stop_reason = "interrupt"
+
+    def pause(self, seconds: float) -> None:
+        """The worker's clock stood still this long (an input() the kernel answered)."""
+        self.deadline += seconds
+
+    def charge_lag(self, seconds: float) -> None:
+        """The kernel spent `seconds` on the cell's output while the worker waited for it to
+        read on: the worker's soft stop and its `done` arrive that much later, so the hard
+        deadline moves too (within KERNEL_LAG_ALLOWANCE of the timeout: a worker cannot
+        buy itself unbounded time, since its output is bounded too)."""
+        allowance = KERNEL_LAG_ALLOWANCE * self.limits.timeout - self.lag
+        extra = min(seconds, max(0.0, allowance))
+        self.lag += extra
+        self.deadline += extra
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -68,5 +85,7 @@ class HardStop(Exception):
             "time": "time limit",
             "interrupt": "interrupted",
             "output": "output limit",
+            "messages": "output limit",
+            "display": "output limit",
             "crash": "the worker crashed",
         }.get(self.kind, f"the worker misbehaved: {self.detail}")

@@ -64,6 +64,12 @@ class SafeKernel(Kernel):
     output_limit = Unicode(
         "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
     ).tag(config=True)
+    message_limit = Int(
+        10_000,
+        help="Messages a cell may send to the frontend (prints, displays, updates, clears, the "
+        "kernel's notices) before it is stopped; updates of one display past the first 100 are "
+        "coalesced instead (per cell: %messages).",
+    ).tag(config=True)
     pool_size = Int(
         1,
         help="Hardened spare workers kept ready beside the session's worker (with isolation=cell "
@@ -166,6 +172,7 @@ class SafeKernel(Kernel):
             memory=parse_size(self.memory_limit),
             instructions=self.instruction_limit,
             output=parse_size(self.output_limit),
+            messages=self.message_limit,
         ).validate()
 
     @property
@@ -254,7 +261,9 @@ class SafeKernel(Kernel):
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
         frontend = _IOPubFrontend(self, silent, allow_stdin)
-        for command in options.commands:
+        # each command once, however often the cell names it: its output is not the cell's
+        # (nothing counts it), so a cell of a million `%sandbox` lines must not be a flood
+        for command in dict.fromkeys(options.commands):
             self._run_command(command, frontend)
         if not body.strip():
             return self._reply_ok({})

@@ -23,6 +23,30 @@ DISPLAY_BYTES = 8 * MIB
 CELL_DISPLAY_BYTES = 32 * MIB
 #: Deepest application/json a cell may display (frontends render it as a tree)
 JSON_DEPTH = 64
+#: Most values (numbers, strings, lists, objects, keys) one application/json output may hold:
+#: the kernel parses it into Python objects, ~60 bytes each whatever their size in the text
+JSON_VALUES = 100_000
+
+#: Floods that bytes alone do not bound: every message the kernel sends to the frontend on a
+#: cell's behalf (streams, displays, updates, clear_output, its value, the kernel's own notices)
+#: counts against the cell's `messages` limit. Display updates past UPDATE_BURST in one cell
+#: are coalesced: the latest per display id is kept and sent at most every
+#: UPDATE_INTERVAL_S (a progress bar still moves, intermediate frames are dropped), for at most
+#: PENDING_UPDATE_IDS distinct ids at once (updates for more ids are dropped).
+UPDATE_BURST = 100
+UPDATE_INTERVAL_S = 0.1
+PENDING_UPDATE_IDS = 256
+#: The kernel says once per kind why it refused an output; further refusals of that kind are
+#: only counted, and one summary line at the end of the cell gives the count.
+NOTICES_PER_KIND = 1
+#: The kernel's hard deadline is pushed back by the time the kernel itself spent checking the
+#: cell's output (a backlog it caused must not turn the worker's soft stop into a kill), by at
+#: most this fraction of the cell's timeout.
+KERNEL_LAG_ALLOWANCE = 1.0
+
+
+#: the smallest `messages` limit: room for a value, an error notice and a few outputs
+MIN_MESSAGES = 10
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,8 @@ class Limits:
     instructions: int = 0
     #: bytes of stream output per cell before it is cut
     output: int = 1 * MIB
+    #: messages the kernel may send to the frontend for the cell (every kind counts)
+    messages: int = 10_000
 
     def validate(self) -> Limits:
         if not 0 < self.timeout <= 24 * 3600:
@@ -47,6 +73,8 @@ class Limits:
             raise ConfigError("instruction limit must be 0 (off) or a positive count")
         if self.output < 1024:
             raise ConfigError("output limit must be at least 1K")
+        if self.messages < MIN_MESSAGES:
+            raise ConfigError(f"message limit must be at least {MIN_MESSAGES}, not {self.messages}")
         return self
 
     def with_overrides(self, **changes: Any) -> Limits:
@@ -65,6 +93,7 @@ class Limits:
             memory=int(data["memory"]),
             instructions=int(data["instructions"]),
             output=int(data["output"]),
+            messages=int(data["messages"]),
         )
 
 
@@ -120,5 +149,20 @@ def limit_message(
             "OutputLimitExceeded",
             f"output limit exceeded: the cell printed more than {limits.output // 1024} KB, so "
             f"it was stopped. {kept} Put `%output 4M` on the cell's first line to allow more.",
+        )
+    if kind == "display":
+        return (
+            "OutputLimitExceeded",
+            f"output limit exceeded: the cell's rich output passed "
+            f"{CELL_DISPLAY_BYTES // MIB} MB, so it was stopped. {kept} Split the work over "
+            "several cells.",
+        )
+    if kind == "messages":
+        return (
+            "OutputLimitExceeded",
+            f"output limit exceeded: the cell sent more than {limits.messages:,} outputs "
+            f"(prints, displays, updates, clears), so it was stopped. {kept} Put `%messages "
+            f"{limits.messages * 4}` on the cell's first line to allow more, or update one display "
+            "instead of making new ones.",
         )
     return "LimitExceeded", f"the cell was stopped ({kind}). {kept}"

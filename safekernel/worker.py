@@ -29,6 +29,8 @@ FLUSH_INTERVAL_S = 0.02
 MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
 REQUEST_TIMEOUT_S = 2.0
+#: why the kernel may stop a cell (its `interrupt` message says which; the error names it)
+KERNEL_STOP_REASONS = frozenset({"interrupt", "output", "messages", "display"})
 
 
 class Outbox:
@@ -79,6 +81,7 @@ class Watchdog:
         self._outbox = outbox
         self._cond = threading.Condition()
         self._deadline: float | None = None
+        self._paused_at = 0.0
 
     def start(self, seconds: float) -> None:
         with self._cond:
@@ -88,14 +91,17 @@ class Watchdog:
     def pause(self) -> float | None:
         """Stop the clock (while the user types an input); returns the time that was left."""
         with self._cond:
-            left = None if self._deadline is None else self._deadline - time.monotonic()
+            self._paused_at = time.monotonic()
+            left = None if self._deadline is None else self._deadline - self._paused_at
             self._deadline = None
             return left
 
-    def resume(self, left: float | None) -> None:
+    def resume(self, left: float | None, granted: float) -> None:
+        """Restart the clock, `granted` seconds later than where it stood: the pause the kernel
+        counted (its own deadline moves by exactly that), so the two clocks never drift."""
         with self._cond:
             if left is not None:
-                self._deadline = time.monotonic() + left
+                self._deadline = self._paused_at + left + granted
                 self._cond.notify()
 
     def stop(self) -> None:
@@ -145,11 +151,13 @@ class Sink:
     def input(self, prompt: str, password: bool) -> str:
         # waiting for the user's input does not count against the cell's time
         left = self._watchdog.pause()
+        reply: Message = {}
         try:
             self._outbox.send({"type": "input_request", "prompt": prompt, "password": password})
             reply = self._inbox.get()
         finally:
-            self._watchdog.resume(left)
+            granted = reply.get("paused")
+            self._watchdog.resume(left, granted if isinstance(granted, float) else 0.0)
         if reply.get("type") != "input_reply":
             raise SafeKernelError("input was interrupted")
         value = reply.get("value")
@@ -178,7 +186,8 @@ class Worker:
             while True:
                 message = self.channel.recv()
                 if message["type"] == "interrupt":
-                    self.runtime.interrupt("interrupt")
+                    reason = message.get("reason")
+                    self.runtime.interrupt(reason if reason in KERNEL_STOP_REASONS else "interrupt")
                 self.inbox.put(message)
         except Exception:
             # the kernel is gone (or spoke nonsense): nobody is left to serve
