@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from safekernel.channel import decode_from_worker, encode
 from safekernel.errors import ProtocolError
+from safekernel.wire.channel import decode_from_worker, encode
 
 
 def frame(message: object) -> bytes:

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from safekernel.channel import BlockingChannel, Message
 from safekernel.errors import SafeKernelError
 from safekernel.limits import Limits
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
 from safekernel.sandbox import SandboxConfig, confine
+from safekernel.wire.channel import BlockingChannel, Message
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
 FLUSH_INTERVAL_S = 0.02

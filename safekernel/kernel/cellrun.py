@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from safekernel.kernel.outputs import OutputCheck
 from safekernel.limits import HARD_KILL_GRACE_S, Limits
-from safekernel.outputs import OutputCheck
 
 
 @dataclass

@@ -15,16 +15,22 @@ import contextlib
 import logging
 from typing import Any
 
-from safekernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.errors import ProtocolError, WorkerLost
-from safekernel.frontend import Frontend
+from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
+from safekernel.kernel.magics import CellOptions
+from safekernel.kernel.outputs import Refused, metadata
+from safekernel.kernel.pool import Pool, WorkerHandle
+from safekernel.kernel.replay import (
+    RecordingFrontend,
+    ReplayLog,
+    ReplayLost,
+    SilentFrontend,
+    replay,
+)
+from safekernel.kernel.usage import parse_usage
 from safekernel.limits import Limits, limit_message
-from safekernel.magics import CellOptions
-from safekernel.outputs import Refused, metadata
-from safekernel.pool import Pool, WorkerHandle
-from safekernel.replay import RecordingFrontend, ReplayLog, ReplayLost, SilentFrontend, replay
 from safekernel.sandbox.report import LayerStatus
-from safekernel.usage import parse_usage
+from safekernel.wire.events import Frontend
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
