@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from safekernel.asyncchannel import AsyncChannel
-from safekernel.channel import BlockingChannel, Message
 from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.kernel.magics import CellOptions
+from safekernel.kernel.session import REQUEST_TIMEOUT_S, Session
 from safekernel.limits import Limits
-from safekernel.magics import CellOptions
-from safekernel.session import REQUEST_TIMEOUT_S, Session
+from safekernel.wire.asyncchannel import AsyncChannel
+from safekernel.wire.channel import BlockingChannel, Message
 
 #: how long a test may take before it counts as hung (a guard, not a measurement)
 HUNG_S = 30.0

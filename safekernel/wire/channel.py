@@ -2,8 +2,9 @@
 
 A frame is a 4-byte big-endian length followed by one msgpack map (data only, never pickle).
 The kernel treats every worker message as hostile: `decode_from_worker` checks the size cap,
-the message type and the type of every field, and raises ProtocolError on anything else, which
-ends that worker.
+the frame's shape before msgpack builds anything (item count, nesting depth, no ext types:
+`check_shape`, one linear pass), the message type and the type of every field, and raises
+ProtocolError on anything else, which ends that worker.
 
 kernel -> worker: execute, complete, inspect, is_complete, input_reply, interrupt, shutdown
 worker -> kernel: ready, stream, display, clear_output, input_request, result, error, done, reply
