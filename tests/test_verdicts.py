@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from safekernel.verdict import STATES, VERDICTS
+from safekernel.kernel.verdict import STATES, VERDICTS
 from tests.conftest import Kernel, kill_all, start_kernel, wait_for, wait_gone, workers
 from tests.test_interrupt import STUCK_IN_C, run_interrupted
 
