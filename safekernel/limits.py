@@ -16,6 +16,11 @@ MIB = 1024 * 1024
 #: kills the worker this long after it, for code stuck inside a C function.
 HARD_KILL_GRACE_S = 0.5
 
+#: What can stop a cell short of its end, as the worker reports it (`done.stop`) and the kernel
+#: records it for a stop it enforced itself: wall-clock time, an interrupt, the output cap, the
+#: memory limit, the instruction budget, the message cap, the cap on rich output.
+STOP_KINDS = ("time", "interrupt", "output", "memory", "instructions", "messages", "display")
+
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
 #: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
 DISPLAY_BYTES = 8 * MIB

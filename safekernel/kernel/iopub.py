@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 from safekernel.errors import ProtocolError
-from safekernel.frontend import Frontend
 from safekernel.limits import (
     NOTICES_PER_KIND,
     PENDING_UPDATE_IDS,
@@ -35,6 +34,7 @@ from safekernel.limits import (
     UPDATE_INTERVAL_S,
     Limits,
 )
+from safekernel.wire.events import Frontend
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
