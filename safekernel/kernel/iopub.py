@@ -38,6 +38,10 @@ from safekernel.wire.events import Frontend
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
+#: messages a worker may still send once its cell was cut (those already in the channel when
+#: the stop reached it: tens of thousands of tiny ones fit in a socket's buffers); past this it
+#: is ignoring the stop and is ended (the interrupt's grace ends it soon anyway)
+AFTER_CUT_MESSAGES = 100_000
 
 
 class CellOutput:
@@ -88,7 +92,7 @@ class CellOutput:
         had time to act, so a worker that keeps flooding is misbehaving."""
         if self.cut is not None:
             self._after_cut += 1
-            if self._after_cut > self.limits.messages:
+            if self._after_cut > AFTER_CUT_MESSAGES:
                 raise ProtocolError("the worker kept sending output after it was stopped")
 
     def _charge_stream(self, text: str) -> str:
