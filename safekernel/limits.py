@@ -16,6 +16,14 @@ MIB = 1024 * 1024
 #: kills the worker this long after it, for code stuck inside a C function.
 HARD_KILL_GRACE_S = 0.5
 
+#: A worker's RLIMIT_AS is its memory limit plus this headroom for the interpreter itself ...
+ADDRESS_SPACE_HEADROOM = 1024 * MIB
+#: ... of which the interpreter, lupa and the worker's thread stacks map this much for
+#: themselves (a Lua worker maps ~700 MB of address space before any cell); `%memory` may use
+#: the rest, so a cell meets its own clear memory limit before the address-space backstop.
+#: These two are the Lua runtime's; a runtime entry may declare its own (runtimes/registry).
+INTERPRETER_ADDRESS_SPACE = 768 * MIB
+
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
 #: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
 DISPLAY_BYTES = 8 * MIB
