@@ -24,6 +24,11 @@ ADDRESS_SPACE_HEADROOM = 1024 * MIB
 #: These two are the Lua runtime's; a runtime entry may declare its own (runtimes/registry).
 INTERPRETER_ADDRESS_SPACE = 768 * MIB
 
+#: What can stop a cell short of its end, as the worker reports it (`done.stop`) and the kernel
+#: records it for a stop it enforced itself: wall-clock time, an interrupt, the output cap, the
+#: memory limit, the instruction budget.
+STOP_KINDS = ("time", "interrupt", "output", "memory", "instructions")
+
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
 #: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
 DISPLAY_BYTES = 8 * MIB

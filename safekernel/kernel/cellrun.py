@@ -16,18 +16,29 @@ class ExecuteOutcome:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
+    #: how the cell ended and what became of the session's variables (see verdict.py)
+    verdict: str = "ok"
+    state: str = "kept"
 
-    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
-        self.status, self.ename, self.evalue = "error", ename, evalue
+    def fail(
+        self,
+        ename: str,
+        evalue: str,
+        traceback: list[str] | None = None,
+        verdict: str = "error",
+    ) -> None:
+        self.status, self.ename, self.evalue, self.verdict = "error", ename, evalue, verdict
         self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
 
 
 class CellRun:
     """The kernel's view of one running cell: deadlines and output accounting."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, request_id: int) -> None:
         loop = asyncio.get_running_loop()
         self.limits = limits
+        #: the id of the execute request: the worker's `done` must carry it
+        self.request_id = request_id
         self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
         self.interrupt_deadline: float | None = None
         self.output_bytes = 0

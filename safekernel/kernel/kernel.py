@@ -249,25 +249,31 @@ class SafeKernel(Kernel):
             options, body = parse_cell(code, self.defaults)
             self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
-            return self._reply_error(ExecuteOutcome("error", "UsageError", str(exc)), silent)
+            refused = ExecuteOutcome()
+            refused.fail("UsageError", str(exc), verdict="refused")
+            return self._reply_error(refused, silent)
         if code.strip() in EXIT_COMMANDS:
             # as IPython does: the console (or any frontend that honours it) exits
-            reply = self._reply_ok({})
+            reply = self._reply_ok(ExecuteOutcome())
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
         frontend = _IOPubFrontend(self, silent, allow_stdin)
         for command in options.commands:
             self._run_command(command, frontend)
         if not body.strip():
-            return self._reply_ok({})
+            return self._reply_ok(ExecuteOutcome())
         try:
             outcome = await self._session.execute(body, options, frontend, self.execution_count)
         except SafeKernelError as exc:
             outcome = ExecuteOutcome()
-            outcome.fail("WorkerUnavailable", f"no sandbox worker could be started: {exc}")
+            outcome.fail(
+                "WorkerUnavailable",
+                f"no sandbox worker could be started: {exc}",
+                verdict="refused",
+            )
         if outcome.status == "error":
             return self._reply_error(outcome, silent)
-        return self._reply_ok(outcome.usage)
+        return self._reply_ok(outcome)
 
     @property
     def memory_ceiling(self) -> int:
@@ -299,13 +305,22 @@ class SafeKernel(Kernel):
         ]
         return "\n".join([f"{'layer':<14}{'state':<13}detail", *rows]) + "\n"
 
-    def _reply_ok(self, usage: dict[str, float]) -> dict[str, Any]:
+    def _reply_ok(self, outcome: ExecuteOutcome) -> dict[str, Any]:
         return {
             "status": "ok",
             "execution_count": self.execution_count,
             "payload": [],
             "user_expressions": {},
-            "safekernel_usage": usage,
+            "safekernel_metadata": self._metadata(outcome),
+        }
+
+    def _metadata(self, outcome: ExecuteOutcome) -> dict[str, Any]:
+        """The reply's metadata: usage, verdict and state (a stable interface: verdict.py)."""
+        return {
+            "usage": outcome.usage,
+            "verdict": outcome.verdict,
+            "state": outcome.state,
+            **self._session.replacements.metadata(),
         }
 
     def _reply_error(self, outcome: ExecuteOutcome, silent: bool) -> dict[str, Any]:
@@ -319,16 +334,14 @@ class SafeKernel(Kernel):
         return {
             "status": "error",
             "execution_count": self.execution_count,
-            "safekernel_usage": outcome.usage,
+            "safekernel_metadata": self._metadata(outcome),
             **content,
         }
 
     def finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
-        """Accounting: each execute_reply carries the cell's usage in its metadata."""
+        """Each execute_reply carries the cell's usage, verdict and state in its metadata."""
         metadata = super().finish_metadata(parent, metadata, reply_content)
-        usage = reply_content.pop("safekernel_usage", None)
-        if usage is not None:
-            metadata["usage"] = usage
+        metadata.update(reply_content.pop("safekernel_metadata", None) or {})
         return metadata
 
     # -- editor requests -------------------------------------------------------------------

@@ -29,6 +29,9 @@ FLUSH_INTERVAL_S = 0.02
 MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
 REQUEST_TIMEOUT_S = 2.0
+#: completions sent back at most (the kernel shows as many; a table with a million keys must
+#: not make a reply larger than the kernel's decoder accepts, which would end this worker)
+MAX_MATCHES = 1000
 
 
 class Outbox:
@@ -220,7 +223,13 @@ class Worker:
                 }
             )
         self.outbox.send(
-            {"type": "done", "id": cell_id, "status": outcome.status, "usage": outcome.usage}
+            {
+                "type": "done",
+                "id": cell_id,
+                "status": outcome.status,
+                "usage": outcome.usage,
+                "stop": outcome.stop,
+            }
         )
 
     def _answer(self, message: Message) -> None:
@@ -244,6 +253,9 @@ class Worker:
             }
         finally:
             self.watchdog.stop()
+        matches = content.get("matches")
+        if isinstance(matches, list):
+            content["matches"] = matches[:MAX_MATCHES]
         self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
 
 

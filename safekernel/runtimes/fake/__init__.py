@@ -71,7 +71,8 @@ class FakeRuntime(Runtime):
             "wall_s": time.perf_counter() - started,
             "cpu_s": time.process_time() - cpu_started,
         }
-        return CellOutcome(result=None if error else result, error=error, usage=usage)
+        stop = self._reason or ""
+        return CellOutcome(result=None if error else result, error=error, usage=usage, stop=stop)
 
     def _run(self, command: str, rest: str, sink: EventSink) -> dict[str, Any] | None:
         if command in ("print", "stderr"):
