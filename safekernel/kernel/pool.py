@@ -29,7 +29,8 @@ from safekernel.kernel.launch import start_zygote, take_prestarted
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.wire.asyncchannel import AsyncChannel
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_spawned, encode
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: a worker that has not said "ready" this long after its fork is given up
 READY_TIMEOUT_S = 10.0
@@ -69,7 +70,9 @@ class WorkerHandle:
         return not readable
 
     def send(self, message: Message) -> None:
-        self.channel.send(message)
+        """Send a kernel -> worker message; ProtocolError if it breaks the schema (a kernel bug:
+        the worker would refuse it)."""
+        self.channel.send(validate(message, KERNEL_TO_WORKER))
 
     async def recv(self) -> Message:
         return await self.channel.recv()
@@ -145,7 +148,7 @@ class ZygoteProcess:
             for fd in fds:
                 os.close(fd)
             raise WorkerLost("the zygote did not start a worker (is it still running?)")
-        reply = decode_typed(data[HEADER.size :])
+        reply = decode_spawned(data[HEADER.size :])
         return int(reply["pid"]), list(fds)
 
     def close(self) -> None:
