@@ -6,7 +6,8 @@ the message type and the type of every field, and raises ProtocolError on anythi
 ends that worker.
 
 kernel -> worker: execute, complete, inspect, is_complete, input_reply, interrupt, shutdown
-worker -> kernel: ready, stream, display, clear_output, input_request, result, error, done, reply
+worker -> kernel: ready (or refused: a sandbox layer failed), stream, display, clear_output,
+                  input_request, result, error, done, reply
 
 display and result carry `data`: {mime: str | bytes}; str for text types and application/json
 (JSON text), bytes for image/png and image/jpeg (raw, base64-encoded by the kernel).
@@ -38,6 +39,8 @@ Message = dict[str, Any]
 _STR = (str,)
 _WORKER_SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
     "ready": {"runtime": _STR, "version": _STR, "layers": (list,)},
+    # instead of ready: a sandbox layer FAILED and the worker ended (fail closed)
+    "refused": {"layers": (list,)},
     "stream": {"name": _STR, "text": _STR},
     "display": {
         "data": (dict,),

@@ -22,13 +22,15 @@ from safekernel.channel import BlockingChannel, Message
 from safekernel.errors import SafeKernelError
 from safekernel.limits import Limits
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig, confine
+from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
 FLUSH_INTERVAL_S = 0.02
 MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
 REQUEST_TIMEOUT_S = 2.0
+#: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
+EXIT_LAYER_FAILED = 72
 
 
 class Outbox:
@@ -292,7 +294,16 @@ def run_worker(
             worker.start_threads()
             holder.append(worker)
 
-        layers = confine(config, sock.fileno(), start_threads)
+        try:
+            layers = confine(config, sock.fileno(), start_threads)
+        except LayerFailed as failed:
+            # fail closed: no cell ever runs here; the kernel learns which layer and why
+            report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
+            if holder:
+                holder[0].outbox.send(report)
+            else:
+                channel.send(report)
+            os._exit(EXIT_LAYER_FAILED)
         worker = holder[0]
         runtime = worker.runtime
         worker.outbox.send(

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from safekernel.channel import HEADER, decode_from_kernel, encode
 from safekernel.runtimes import RUNTIMES, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig
+from safekernel.sandbox import SandboxConfig, inject_failure
 from safekernel.worker import run_worker
 
 PR_SET_PDEATHSIG = 1
@@ -148,6 +148,9 @@ def main(argv: list[str]) -> NoReturn:
         os._exit(0)  # the kernel died before the line above took effect
     # Ctrl-C in a terminal reaches the whole foreground group: the kernel decides what it means
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tests only: make one layer fail in every worker, to prove they fail closed (see
+    # sandbox.inject_failure; it can end workers, never spare them a layer)
+    inject_failure(os.environ.get("SAFEKERNEL_TEST_FAIL_LAYER"))
     _prewarm(runtime)
     # Park everything imported so far outside the collector (CPython's advice before fork): a
     # worker's collections then never write to those objects' headers, which would copy their
