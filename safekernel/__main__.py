@@ -11,16 +11,16 @@ import sys
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["install"]:
-        from safekernel.install import main as install_main
+        from safekernel.kernel.install import main as install_main
 
         return install_main(argv[1:])
     if _launched_by_jupyter(argv):
         # before the ~0.45 s of ipykernel's imports, so the zygote starts beside them (see
         # launch.py); from the main thread, which the zygote's parent-death signal follows
-        from safekernel.launch import DEFAULT_RUNTIME, prestart
+        from safekernel.kernel.launch import DEFAULT_RUNTIME, prestart
 
         prestart(DEFAULT_RUNTIME)
-    from safekernel.app import SafeKernelApp
+    from safekernel.kernel.app import SafeKernelApp
 
     SafeKernelApp.launch_instance(argv=argv)
     return 0

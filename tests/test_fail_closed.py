@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from safekernel.pool import MAX_REFUSED_STARTS
+from safekernel.kernel.pool import MAX_REFUSED_STARTS
 from tests.conftest import KERNEL_NAME, Kernel, wait_for, wait_gone, workers
 
 

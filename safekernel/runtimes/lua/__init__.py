@@ -16,7 +16,6 @@ from typing import Any
 import lupa
 from lupa import lua54
 
-from safekernel.datadir import DataDir, DataError
 from safekernel.errors import SafeKernelError
 from safekernel.limits import (
     CELL_DISPLAY_BYTES,
@@ -26,12 +25,19 @@ from safekernel.limits import (
     limit_message,
 )
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, MimeBundle, Runtime
+from safekernel.runtimes.datadir import DataDir, DataError
 from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
 
 #: Read once when the zygote imports this module: a hardened worker can open no file.
+#: host/ holds the chunks that run with the real globals; lib/ the modules that run inside the
+#: cell's whitelist environment.
 _SOURCES = {
-    name: resources.files(__package__).joinpath(f"{name}.lua").read_bytes()
-    for name in ("sandbox", "render", "display", "docs", "repl", "errors", "json", "plot")
+    name: resources.files(__package__).joinpath(folder).joinpath(f"{name}.lua").read_bytes()
+    for folder, names in (
+        ("host", ("sandbox", "render", "display", "docs", "repl")),
+        ("lib", ("errors", "json", "plot")),
+    )
+    for name in names
 }
 #: Modules a cell finds among its globals; they run in the cell's environment.
 _MODULES = ("json", "plot")

@@ -8,7 +8,7 @@ from ipykernel.displayhook import ZMQDisplayHook
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type, Unicode
 
-from safekernel.kernel import SafeKernel
+from safekernel.kernel.kernel import SafeKernel
 
 
 class SafeKernelApp(IPKernelApp):

@@ -34,7 +34,7 @@ class ZygoteLaunch:
 
 
 def start_zygote(runtime: str) -> ZygoteLaunch:
-    """Start `python -m safekernel.zygote FD RUNTIME`. Call it from the kernel's main thread:
+    """Start `python -m safekernel.worker.zygote FD RUNTIME`. Call it from the kernel's main thread:
     the zygote's parent-death signal follows the thread that created it."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     # only what the zygote needs to find the package: no key, no connection file
@@ -45,7 +45,7 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
         if name in os.environ:
             env[name] = os.environ[name]
     process = subprocess.Popen(
-        [sys.executable, "-m", "safekernel.zygote", str(theirs.fileno()), runtime],
+        [sys.executable, "-m", "safekernel.worker.zygote", str(theirs.fileno()), runtime],
         pass_fds=(theirs.fileno(),),
         env=env,
         stdin=subprocess.DEVNULL,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from safekernel.kernel.outputs import OutputCheck
 from safekernel.limits import HARD_KILL_GRACE_S, Limits
-from safekernel.outputs import OutputCheck
 
 
 @dataclass
@@ -25,9 +25,11 @@ class ExecuteOutcome:
 class CellRun:
     """The kernel's view of one running cell: deadlines and output accounting."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, request_id: int) -> None:
         loop = asyncio.get_running_loop()
         self.limits = limits
+        #: the id of the execute request: the worker's `done` must carry it
+        self.request_id = request_id
         self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
         self.interrupt_deadline: float | None = None
         self.output_bytes = 0

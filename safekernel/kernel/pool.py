@@ -24,12 +24,12 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from safekernel.asyncchannel import AsyncChannel
-from safekernel.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
-from safekernel.launch import start_zygote, take_prestarted
+from safekernel.kernel.launch import start_zygote, take_prestarted
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
+from safekernel.wire.asyncchannel import AsyncChannel
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
 
 #: a worker that has not said "ready" this long after its fork is given up
 READY_TIMEOUT_S = 10.0

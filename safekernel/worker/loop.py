@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from safekernel.channel import BlockingChannel, Message
 from safekernel.errors import SafeKernelError
 from safekernel.limits import Limits
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
 from safekernel.sandbox import LayerFailed, SandboxConfig, confine
+from safekernel.wire.channel import BlockingChannel, Message
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
 FLUSH_INTERVAL_S = 0.02
@@ -31,6 +31,9 @@ MAX_BATCH = 64 * 1024
 REQUEST_TIMEOUT_S = 2.0
 #: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
 EXIT_LAYER_FAILED = 72
+#: completions sent back at most (the kernel shows as many; a table with a million keys must
+#: not make a reply larger than the kernel's decoder accepts, which would end this worker)
+MAX_MATCHES = 1000
 
 
 class Outbox:
@@ -246,6 +249,9 @@ class Worker:
             }
         finally:
             self.watchdog.stop()
+        matches = content.get("matches")
+        if isinstance(matches, list):
+            content["matches"] = matches[:MAX_MATCHES]
         self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
 
 

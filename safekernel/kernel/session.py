@@ -15,16 +15,22 @@ import contextlib
 import logging
 from typing import Any
 
-from safekernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.errors import ProtocolError, WorkerLost
-from safekernel.frontend import Frontend
+from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
+from safekernel.kernel.magics import CellOptions
+from safekernel.kernel.outputs import Refused, metadata
+from safekernel.kernel.pool import Pool, WorkerHandle
+from safekernel.kernel.replay import (
+    RecordingFrontend,
+    ReplayLog,
+    ReplayLost,
+    SilentFrontend,
+    replay,
+)
+from safekernel.kernel.usage import parse_usage
 from safekernel.limits import Limits, limit_message
-from safekernel.magics import CellOptions
-from safekernel.outputs import Refused, metadata
-from safekernel.pool import Pool, WorkerHandle
-from safekernel.replay import RecordingFrontend, ReplayLog, ReplayLost, SilentFrontend, replay
 from safekernel.sandbox.report import LayerStatus
-from safekernel.usage import parse_usage
+from safekernel.wire.events import Frontend
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
@@ -157,11 +163,11 @@ class Session:
     ) -> None:
         """Run `code` in `worker`; a cell that ends its worker raises HardStop."""
         self._next_id += 1
-        run = CellRun(limits)
+        run = CellRun(limits, self._next_id)
         self._running = (worker, run)
         try:
             worker.send(
-                {"type": "execute", "id": self._next_id, "code": code, "limits": limits.to_wire()}
+                {"type": "execute", "id": run.request_id, "code": code, "limits": limits.to_wire()}
             )
             await self._pump(worker, run, frontend, outcome)
         except TimeoutError:
@@ -207,6 +213,8 @@ class Session:
                     [line[:10_000] for line in message["traceback"][:100]],
                 )
             elif kind == "done":
+                if message["id"] != run.request_id:
+                    raise ProtocolError(f"a done for request {message['id']} ended this cell")
                 outcome.usage = parse_usage(message["usage"])
                 return
             else:
@@ -365,11 +373,20 @@ class Session:
             return {"status": "error", "ename": "WorkerLost", "evalue": "", "traceback": []}
         self._next_id += 1
         request_id = self._next_id
+        loop = asyncio.get_running_loop()
+        # one deadline for the whole request: output the worker sends meanwhile (dropped: no
+        # cell is running) must not buy it more time
+        deadline = loop.time() + REQUEST_TIMEOUT_S
         try:
             worker.send({"type": kind, "id": request_id, **fields})
             while True:
-                message = await asyncio.wait_for(worker.recv(), REQUEST_TIMEOUT_S)
-                if message["type"] == "reply" and message["id"] == request_id:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(worker.recv(), left)
+                if message["type"] == "reply":
+                    if message["id"] != request_id:
+                        raise ProtocolError(f"a reply to request {message['id']} answered {kind}")
                     return message["content"]  # type: ignore[no-any-return]
                 if message["type"] != "stream":
                     raise ProtocolError(f"unexpected {message['type']} while answering {kind}")

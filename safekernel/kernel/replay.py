@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from safekernel.frontend import Frontend
 from safekernel.limits import Limits
+from safekernel.wire.events import Frontend
 
 #: replayed code kept per session; past this, later cells are not logged (and so not restored)
 MAX_LOG_BYTES = 8 * 1024 * 1024

@@ -2,7 +2,7 @@
 It forks a worker on request, which costs about a millisecond instead of the ~100 ms of a fresh
 interpreter plus lupa.
 
-Started by the kernel with exec (`python -m safekernel.zygote FD RUNTIME`), so it inherits no
+Started by the kernel with exec (`python -m safekernel.worker.zygote FD RUNTIME`), so it inherits no
 key, no ZMQ thread and no environment beyond what the kernel passes. FD is its end of a
 socketpair to the kernel. For each `spawn` request it creates a socketpair, forks, and sends
 the kernel one end plus a pidfd of the child (SCM_RIGHTS); the child hardens itself and talks
@@ -21,10 +21,10 @@ import socket
 import sys
 from typing import NoReturn
 
-from safekernel.channel import HEADER, decode_from_kernel, encode
 from safekernel.runtimes import RUNTIMES, Runtime, create_runtime
 from safekernel.sandbox import SandboxConfig, inject_failure
-from safekernel.worker import run_worker
+from safekernel.wire.channel import HEADER, decode_from_kernel, encode
+from safekernel.worker.loop import run_worker
 
 PR_SET_PDEATHSIG = 1
 #: between requests the zygote wakes this often to reap finished workers

@@ -14,16 +14,16 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
-from safekernel.cellrun import ExecuteOutcome
-from safekernel.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from safekernel.errors import ConfigError, SafeKernelError
+from safekernel.kernel.cellrun import ExecuteOutcome
+from safekernel.kernel.magics import parse_cell
+from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.session import Session
+from safekernel.kernel.usage import format_usage
 from safekernel.limits import Limits, parse_size
-from safekernel.magics import parse_cell
-from safekernel.pool import Pool, ZygoteProcess
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.session import Session
-from safekernel.usage import format_usage
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 
 #: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
 ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
