@@ -127,7 +127,12 @@ def lockdown(config: SandboxConfig, done: list[LayerStatus] | None = None) -> li
     reads = config.data_dir is not None
     steps: list[tuple[str, Layer]] = [
         ("nproc", forbid_new_processes),
-        ("seccomp", lambda: apply_seccomp(self_pid=self_pid, allow_file_reads=reads)),
+        (
+            "seccomp",
+            lambda: apply_seccomp(
+                self_pid=self_pid, allow_file_reads=reads, extra=config.extra_syscalls
+            ),
+        ),
     ]
     return _apply(steps, done or [])
 

@@ -225,7 +225,13 @@ class Worker:
                 }
             )
         self.outbox.send(
-            {"type": "done", "id": cell_id, "status": outcome.status, "usage": outcome.usage}
+            {
+                "type": "done",
+                "id": cell_id,
+                "status": outcome.status,
+                "usage": outcome.usage,
+                "stop": outcome.stop,
+            }
         )
 
     def _answer(self, message: Message) -> None:
