@@ -223,11 +223,17 @@ async def grade(
     notebooks: list[tuple[Path, str]], settings: Settings, progress: Progress
 ) -> list[NotebookResult]:
     from safekernel.kernel.install import write_kernelspec
+    from safekernel.runtimes import registry
 
     with tempfile.TemporaryDirectory(prefix="safekernel-grade-") as specs:
         spec_dir = Path(specs) / KERNEL_NAME
         spec_dir.mkdir()
-        write_kernelspec(spec_dir, "Lua (sandboxed, grading)", settings.options)
+        write_kernelspec(
+            spec_dir,
+            "Lua (sandboxed, grading)",
+            settings.options,
+            registry.get(registry.DEFAULT_RUNTIME),
+        )
         gate = asyncio.Semaphore(settings.jobs)
 
         async def one(number: int, source: Path, relative: str) -> NotebookResult:

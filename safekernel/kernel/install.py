@@ -1,5 +1,6 @@
-"""`python -m safekernel install`: put the `safe` kernelspec where Jupyter finds it, through
-jupyter_client's KernelSpecManager (the same path `ipykernel install` takes)."""
+"""`python -m safekernel install [--runtime NAME]`: put a runtime's kernelspec (`safe` for Lua)
+where Jupyter finds it, through jupyter_client's KernelSpecManager (the same path `ipykernel
+install` takes). Its name, menu name and language come from the runtime's registry entry."""
 
 from __future__ import annotations
 
@@ -13,34 +14,46 @@ from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-DEFAULT_NAME = "safe"
-DEFAULT_DISPLAY_NAME = "Lua (sandboxed)"
+from safekernel.errors import ConfigError
+from safekernel.runtimes import registry
 
 
-def write_kernelspec(target: Path, display_name: str, options: list[str]) -> None:
+def write_kernelspec(
+    target: Path, display_name: str, options: list[str], entry: registry.RuntimeEntry
+) -> None:
     """Copy kernel.json and the logos into `target`, pointing argv at this interpreter."""
     source = resources.files("safekernel").joinpath("resources/kernelspec")
     for name in ("kernel.json", "logo-32x32.png", "logo-64x64.png"):
         (target / name).write_bytes(source.joinpath(name).read_bytes())
     spec = json.loads((target / "kernel.json").read_text())
+    if entry.name != registry.DEFAULT_RUNTIME:
+        options = [f"--SafeKernel.runtime={entry.name}", *options]
     spec["argv"] = [sys.executable, "-m", "safekernel", "-f", "{connection_file}", *options]
     spec["display_name"] = display_name
+    spec["language"] = entry.language
     (target / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
 
 
 def install(
     user: bool = False,
     prefix: str | None = None,
-    name: str = DEFAULT_NAME,
-    display_name: str = DEFAULT_DISPLAY_NAME,
+    name: str | None = None,
+    display_name: str | None = None,
     options: list[str] | None = None,
+    *,
+    runtime: str = registry.DEFAULT_RUNTIME,
 ) -> str:
     """Install the kernelspec; returns the directory it went to."""
+    entry = registry.get(runtime)
     with tempfile.TemporaryDirectory() as tmp:
-        write_kernelspec(Path(tmp), display_name, options or [])
+        write_kernelspec(Path(tmp), display_name or entry.display_name, options or [], entry)
         return str(
             KernelSpecManager().install_kernel_spec(
-                tmp, kernel_name=name, user=user, prefix=prefix, replace=True
+                tmp,
+                kernel_name=name or entry.kernelspec_name,
+                user=user,
+                prefix=prefix,
+                replace=True,
             )
         )
 
@@ -53,19 +66,33 @@ def main(argv: list[str]) -> int:
     where.add_argument("--user", action="store_true", help="install for the current user")
     where.add_argument("--sys-prefix", action="store_true", help="install into sys.prefix")
     where.add_argument("--prefix", help="install into PREFIX/share/jupyter/kernels")
-    parser.add_argument("--name", default=DEFAULT_NAME, help="kernel name (default: safe)")
-    parser.add_argument("--display-name", default=DEFAULT_DISPLAY_NAME, help="name shown in menus")
+    parser.add_argument(
+        "--runtime",
+        default=registry.DEFAULT_RUNTIME,
+        help=f"the language of the cells: {', '.join(registry.names())} "
+        f"(default: {registry.DEFAULT_RUNTIME})",
+    )
+    parser.add_argument("--name", help="kernel name (default: the runtime's, e.g. safe)")
+    parser.add_argument("--display-name", help="name shown in menus (default: the runtime's)")
     parser.add_argument(
         "options", nargs="*", help="kernel options baked into the spec, e.g. --SafeKernel.timeout=5"
     )
     args = parser.parse_args(argv)
     prefix = sys.prefix if args.sys_prefix else args.prefix
     try:
-        path = install(args.user, prefix, args.name, args.display_name, args.options)
+        entry = registry.get(args.runtime)
+    except ConfigError as exc:
+        print(f"could not install the kernelspec: {exc}", file=sys.stderr)
+        return 2
+    name = args.name or entry.kernelspec_name
+    try:
+        path = install(
+            args.user, prefix, name, args.display_name, args.options, runtime=args.runtime
+        )
     except OSError as exc:
         print(f"could not install the kernelspec: {exc}. Try --user.", file=sys.stderr)
         return 1
-    print(f"Installed kernelspec {args.name} in {path}")
+    print(f"Installed kernelspec {name} in {path}")
     if shutil.which("jupyter") is None:
         print("note: `jupyter` is not on PATH; install jupyter_console or jupyterlab to use it")
     return 0

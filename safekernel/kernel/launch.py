@@ -53,9 +53,6 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
     return ZygoteLaunch(runtime, process, ours)
 
 
-#: the runtime `python -m safekernel` prestarts a zygote for (the only one so far)
-DEFAULT_RUNTIME = "lua"
-
 _prestarted: ZygoteLaunch | None = None
 
 

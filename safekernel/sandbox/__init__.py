@@ -65,7 +65,12 @@ def lockdown(config: SandboxConfig) -> list[LayerStatus]:
     reads = config.data_dir is not None
     steps: list[tuple[str, Layer]] = [
         ("nproc", forbid_new_processes),
-        ("seccomp", lambda: apply_seccomp(self_pid=self_pid, allow_file_reads=reads)),
+        (
+            "seccomp",
+            lambda: apply_seccomp(
+                self_pid=self_pid, allow_file_reads=reads, extra=config.extra_syscalls
+            ),
+        ),
     ]
     return [_run(name, step) for name, step in steps]
 

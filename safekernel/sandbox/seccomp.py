@@ -31,6 +31,7 @@ import ctypes
 import errno
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from safekernel.sandbox.privileges import set_no_new_privs
@@ -274,9 +275,14 @@ def _syscall_block(number: int, action: list[_Insn]) -> list[_Insn]:
     return [_jump(_BPF_JMP_JEQ_K, number, 0, len(action)), *action]
 
 
-def allowed_syscalls(*, allow_file_reads: bool = False) -> dict[str, str]:
-    """Every syscall the filter lets through (some with checked arguments), with its reason."""
-    return {**ALLOWED_SYSCALLS, **(FILE_READ_SYSCALLS if allow_file_reads else {})}
+def allowed_syscalls(
+    *, allow_file_reads: bool = False, extra: Sequence[str] = ()
+) -> dict[str, str]:
+    """Every syscall the filter lets through (some with checked arguments), with its reason.
+    `extra` are the runtime's own needs; its registry entry (runtimes/registry) says why each
+    one is safe."""
+    runtime = {name: "needed by the worker's runtime (see its registry entry)" for name in extra}
+    return {**runtime, **ALLOWED_SYSCALLS, **(FILE_READ_SYSCALLS if allow_file_reads else {})}
 
 
 def _arch_guard(spec: _Arch) -> list[_Insn]:
@@ -295,7 +301,9 @@ def _arch_guard(spec: _Arch) -> list[_Insn]:
     return guard
 
 
-def build_program(arch: str, self_pid: int, *, allow_file_reads: bool = False) -> list[_Insn]:
+def build_program(
+    arch: str, self_pid: int, *, allow_file_reads: bool = False, extra: Sequence[str] = ()
+) -> list[_Insn]:
     """The filter as (code, jt, jf, k) tuples; public so tests and docs can inspect it."""
     spec = _ARCHES[arch]
     checks = _argument_checks(self_pid)
@@ -303,7 +311,7 @@ def build_program(arch: str, self_pid: int, *, allow_file_reads: bool = False) -
     for name, code in ERRNO_OVERRIDES.items():
         if name in spec.numbers:
             program += _syscall_block(spec.numbers[name], [_errno(code)])
-    for name in allowed_syscalls(allow_file_reads=allow_file_reads):
+    for name in allowed_syscalls(allow_file_reads=allow_file_reads, extra=extra):
         if name not in spec.numbers:
             continue
         check = checks.get(name)
@@ -362,12 +370,15 @@ def _host_arch() -> _Arch | None:
     return _ARCHES.get(platform.machine())
 
 
-def apply_seccomp(*, self_pid: int | None = None, allow_file_reads: bool = False) -> LayerStatus:
+def apply_seccomp(
+    *, self_pid: int | None = None, allow_file_reads: bool = False, extra: Sequence[str] = ()
+) -> LayerStatus:
     """Install the allow-list filter on every thread of the calling process (irreversible).
 
     `self_pid` is the only pid the worker may signal (default: the caller's pid). Pass
     `allow_file_reads=True` only together with a Landlock read-only data dir: it lets read-only
-    opens through (see FILE_READ_SYSCALLS), and Landlock keeps them inside that dir.
+    opens through (see FILE_READ_SYSCALLS), and Landlock keeps them inside that dir. `extra`
+    names the syscalls the runtime needs beyond the base list (its registry entry).
     """
     spec = _host_arch()
     if spec is None:
@@ -381,7 +392,9 @@ def apply_seccomp(*, self_pid: int | None = None, allow_file_reads: bool = False
     nnp = set_no_new_privs()
     if not nnp.active:
         return LayerStatus(_LAYER, nnp.state, f"needs no_new_privs: {nnp.detail}")
-    program = build_program(spec.name, self_pid or os.getpid(), allow_file_reads=allow_file_reads)
+    program = build_program(
+        spec.name, self_pid or os.getpid(), allow_file_reads=allow_file_reads, extra=extra
+    )
     result = _install(spec, program)
     if result > 0:
         # TSYNC reports the id of a thread it could not synchronise (it has its own filter).
@@ -390,7 +403,7 @@ def apply_seccomp(*, self_pid: int | None = None, allow_file_reads: bool = False
         return LayerStatus(
             _LAYER, LayerState.FAILED, f"kernel refused the filter: {os.strerror(-result)}"
         )
-    allowed = allowed_syscalls(allow_file_reads=allow_file_reads)
+    allowed = allowed_syscalls(allow_file_reads=allow_file_reads, extra=extra)
     count = sum(name in spec.numbers for name in allowed)
     reads = ", read-only opens" if allow_file_reads else ""
     return LayerStatus(
