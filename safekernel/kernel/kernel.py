@@ -74,7 +74,9 @@ class SafeKernel(Kernel):
         "cells past it are not restored.",
     ).tag(config=True)
     require_all_layers = Bool(
-        False, help="Refuse to run cells in a worker that lacks any sandbox layer."
+        False,
+        help="Refuse to run cells in a worker that lacks any sandbox layer (one the host "
+        "cannot provide; a layer that fails is always refused).",
     ).tag(config=True)
     worker_uid = Int(NOBODY, help="uid a worker switches to when the kernel runs as root.").tag(
         config=True

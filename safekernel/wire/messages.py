@@ -1,8 +1,8 @@
 """Every message on the wire, as one schema per direction; both ends decode through `validate`.
 
     kernel -> worker   execute, complete, inspect, is_complete, input_reply, interrupt, shutdown
-    worker -> kernel   ready, stream, display, clear_output, input_request, result, error,
-                       done, reply
+    worker -> kernel   ready (or refused: a sandbox layer failed), stream, display,
+                       clear_output, input_request, result, error, done, reply
     kernel -> zygote   spawn, shutdown
     zygote -> kernel   spawned (with the worker's channel and pidfd as SCM_RIGHTS)
 
@@ -45,6 +45,8 @@ KERNEL_TO_WORKER: Mapping[str, Schema] = {
 }
 WORKER_TO_KERNEL: Mapping[str, Schema] = {
     "ready": {"runtime": _STR, "version": _STR, "layers": _LIST},
+    # instead of ready: a sandbox layer FAILED and the worker ended (fail closed)
+    "refused": {"layers": _LIST},
     "stream": {"name": _STR, "text": _STR},
     "display": {"data": _MAP, "metadata": _MAP, "display_id": (str, _NONE), "update": _BOOL},
     "clear_output": {"wait": _BOOL},

@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from safekernel.errors import ProtocolError
 from safekernel.runtimes import Runtime, create_runtime, registry
-from safekernel.sandbox import SandboxConfig
+from safekernel.sandbox import SandboxConfig, inject_failure
 from safekernel.wire.channel import DEFAULT_MAX_FRAME, decode_control, encode, recv_frame
 from safekernel.worker.loop import run_worker
 
@@ -134,6 +134,9 @@ def main(argv: list[str]) -> NoReturn:
         os._exit(0)  # the kernel died before the line above took effect
     # Ctrl-C in a terminal reaches the whole foreground group: the kernel decides what it means
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tests only: make one layer fail in every worker, to prove they fail closed (see
+    # sandbox.inject_failure; it can end workers, never spare them a layer)
+    inject_failure(os.environ.get("SAFEKERNEL_TEST_FAIL_LAYER"))
     # import (and so page in) everything a worker needs before any fork
     entry.prewarm()
     # Park everything imported so far outside the collector (CPython's advice before fork): a
