@@ -16,6 +16,19 @@ MIB = 1024 * 1024
 #: kills the worker this long after it, for code stuck inside a C function.
 HARD_KILL_GRACE_S = 0.5
 
+#: A worker's RLIMIT_AS is its memory limit plus this headroom for the interpreter itself ...
+ADDRESS_SPACE_HEADROOM = 1024 * MIB
+#: ... of which the interpreter, lupa and the worker's thread stacks map this much for
+#: themselves (a Lua worker maps ~700 MB of address space before any cell); `%memory` may use
+#: the rest, so a cell meets its own clear memory limit before the address-space backstop.
+#: These two are the Lua runtime's; a runtime entry may declare its own (runtimes/registry).
+INTERPRETER_ADDRESS_SPACE = 768 * MIB
+
+#: What can stop a cell short of its end, as the worker reports it (`done.stop`) and the kernel
+#: records it for a stop it enforced itself: wall-clock time, an interrupt, the output cap, the
+#: memory limit, the instruction budget.
+STOP_KINDS = ("time", "interrupt", "output", "memory", "instructions")
+
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
 #: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
 DISPLAY_BYTES = 8 * MIB

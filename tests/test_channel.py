@@ -28,7 +28,9 @@ def test_valid_stream_message_passes() -> None:
         {"type": "stream", "name": "stdout", "text": b"bytes"},
         {"type": "stream", "name": "/etc/passwd", "text": "x"},
         {"type": "stream", "name": "stdout", "text": "x", "extra": 1},
-        {"type": "done", "id": 1, "status": "weird", "usage": {}},
+        {"type": "done", "id": 1, "status": "weird", "usage": {}, "stop": ""},
+        {"type": "done", "id": 1, "status": "ok", "usage": {}, "stop": "gave up"},
+        {"type": "done", "id": 1, "status": "ok", "usage": {}},
         {"type": "error", "ename": "E", "evalue": "v", "traceback": [1, 2]},
         {
             "type": "display",
@@ -73,7 +75,13 @@ def _nested(depth: int) -> object:
             "display_id": None,
             "update": False,
         },
-        {"type": "done", "id": 1, "status": "ok", "usage": {str(i): i for i in range(MAX_ITEMS)}},
+        {
+            "type": "done",
+            "id": 1,
+            "status": "ok",
+            "usage": {str(i): i for i in range(MAX_ITEMS)},
+            "stop": "",
+        },
         # nesting that a recursive consumer (a JSON encoder, a repr) would choke on
         {
             "type": "display",

@@ -169,7 +169,9 @@ def test_a_done_for_another_cell_ends_the_worker() -> None:
     def stale_done(peer: BlockingChannel, message: Message) -> None:
         if message["type"] == "execute":
             peer.send({"type": "stream", "name": "stdout", "text": "earlier cell's output\n"})
-            peer.send({"type": "done", "id": message["id"] - 1, "status": "ok", "usage": {}})
+            peer.send(
+                {"type": "done", "id": message["id"] - 1, "status": "ok", "usage": {}, "stop": ""}
+            )
 
     session, pool = session_with(stale_done)
     shown = Shown()
@@ -203,7 +205,9 @@ def test_the_next_cell_after_a_lost_worker_runs_in_a_new_one() -> None:
         if message["type"] == "complete":
             peer.send({"type": "reply", "id": message["id"] + 1, "content": {}})
         elif message["type"] == "execute":
-            peer.send({"type": "done", "id": message["id"], "status": "ok", "usage": {}})
+            peer.send(
+                {"type": "done", "id": message["id"], "status": "ok", "usage": {}, "stop": ""}
+            )
 
     session, pool = session_with(honest_after_first)
 

@@ -16,9 +16,18 @@ class ExecuteOutcome:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
+    #: how the cell ended and what became of the session's variables (see verdict.py)
+    verdict: str = "ok"
+    state: str = "kept"
 
-    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
-        self.status, self.ename, self.evalue = "error", ename, evalue
+    def fail(
+        self,
+        ename: str,
+        evalue: str,
+        traceback: list[str] | None = None,
+        verdict: str = "error",
+    ) -> None:
+        self.status, self.ename, self.evalue, self.verdict = "error", ename, evalue, verdict
         self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
 
 

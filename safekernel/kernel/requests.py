@@ -321,9 +321,12 @@ class RequestGate:
             "evalue": str(problem),
             "traceback": [f"{problem.ename}: {problem}"],
         }
+        outcome = dict(content)
         if msg_type == "execute_request":
             content["execution_count"] = kernel.execution_count
-        metadata = kernel.finish_metadata(parent, kernel.init_metadata(parent), dict(content))
+            # the execute_reply metadata every cell carries (verdict.py): nothing ran
+            outcome["safekernel_metadata"] = {"usage": {}, "verdict": "refused", "state": "kept"}
+        metadata = kernel.finish_metadata(parent, kernel.init_metadata(parent), outcome)
         kernel.session.send(
             stream, reply_type(msg_type), content, parent, metadata=metadata, ident=ident
         )

@@ -25,10 +25,12 @@ from safekernel.kernel.replay import (
     RecordingFrontend,
     ReplayLog,
     ReplayLost,
+    ReplayReport,
     SilentFrontend,
     replay,
 )
 from safekernel.kernel.usage import parse_usage
+from safekernel.kernel.verdict import Replacements, verdict_for_stop
 from safekernel.limits import Limits, limit_message
 from safekernel.sandbox.report import LayerStatus
 from safekernel.wire.events import Frontend
@@ -67,6 +69,8 @@ class Session:
         self._running: tuple[WorkerHandle, CellRun] | None = None
         self._next_id = 0
         self.last_usage: dict[str, float] = {}
+        #: every replacement of the session's worker so far (every later reply reports them)
+        self.replacements = Replacements()
         # One conversation with the worker at a time, on the loop of the thread that built the
         # session: a second one (a handler on another thread or loop, as ipykernel's subshell
         # and control threads are) would read the replies meant for the first.
@@ -85,7 +89,9 @@ class Session:
         if self._worker is None:
             self._worker = await self.pool.claim()
 
-    async def _session_worker(self, frontend: Frontend) -> WorkerHandle:
+    async def _session_worker(
+        self, frontend: Frontend, outcome: ExecuteOutcome, number: int
+    ) -> WorkerHandle:
         """The worker holding the session's variables; if it was lost between cells, say so
         (and replay, when that is on) before the cell runs in a new one."""
         worker = self._worker
@@ -98,7 +104,8 @@ class Session:
             reason = self._lost_reason or lost_zygote or "it was killed from outside"
             self._lost_reason = ""
             self.log.warning("safekernel: the session's worker was lost between cells: %s", reason)
-            note = await self._restore()
+            outcome.state, note = await self._restore()
+            self.replacements.add(number, "crashed", outcome.state, between_cells=True)
             frontend.stream(
                 "stderr",
                 f"safekernel: the sandbox worker stopped between cells ({reason}). "
@@ -114,6 +121,7 @@ class Session:
         self._drop_session_worker()
         # nothing from before the reset may come back through a replay
         self.replay_log.reset()
+        self.replacements.clear()
         self.pool.refill()
 
     def _drop_session_worker(self) -> None:
@@ -148,9 +156,11 @@ class Session:
         retried: bool = False,
     ) -> ExecuteOutcome:
         fresh = options.isolate or self.isolation == "cell"
-        worker = await (self.pool.claim() if fresh else self._session_worker(frontend))
-        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
         outcome = ExecuteOutcome()
+        worker = await (
+            self.pool.claim() if fresh else self._session_worker(frontend, outcome, number)
+        )
+        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
         started = asyncio.get_running_loop().time()
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
@@ -166,6 +176,8 @@ class Session:
                 return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
             await self._lose(worker, stop, options.limits, outcome, fresh)
+            if not fresh:
+                self.replacements.add(number, outcome.verdict, outcome.state)
         finally:
             if fresh:
                 worker.kill()
@@ -237,6 +249,13 @@ class Session:
                 if message["id"] != run.request_id:
                     raise ProtocolError(f"a done for request {message['id']} ended this cell")
                 outcome.usage = parse_usage(message["usage"])
+                if message["stop"]:
+                    # the worker stopped the cell itself; an interrupt the kernel sent because
+                    # the worker printed past its cap is the output limit's doing
+                    stop = message["stop"]
+                    if stop == "interrupt" and run.interrupt_deadline is not None:
+                        stop = run.stop_reason
+                    outcome.verdict = verdict_for_stop(stop)
                 return
             else:
                 raise ProtocolError(f"unexpected {kind} message during a cell")
@@ -310,9 +329,15 @@ class Session:
         note = None
         if worker is self._worker:
             self._worker = None
-            note = await self._restore()
+            outcome.state, note = await self._restore()
+        elif not fresh:
+            outcome.state = "lost"
+        verdict = verdict_for_stop(stop.kind)
         if stop.kind in ("time", "interrupt", "output"):
-            outcome.fail(*limit_message(stop.kind, limits, state_kept=fresh, state_note=note))
+            outcome.fail(
+                *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
+                verdict=verdict,
+            )
             return
         kept = (
             ""
@@ -321,22 +346,28 @@ class Session:
         )
         if stop.kind == "protocol":
             outcome.fail(
-                "WorkerError", f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}"
+                "WorkerError",
+                f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
+                verdict=verdict,
             )
         else:
             outcome.fail(
                 "WorkerCrashed",
                 "the sandbox worker stopped unexpectedly (a crash or a resource limit such as "
                 f"memory or CPU).{kept}",
+                verdict=verdict,
             )
 
-    async def _restore(self) -> str | None:
+    async def _restore(self) -> tuple[str, str | None]:
         """The session's worker is gone: replay its log into a new one, if replay is on.
-        Returns what to tell the user about their variables (None: they are simply gone)."""
+        Returns the state ("restored" or "lost") and what to tell the user about their
+        variables (None: they are simply gone)."""
         cells = self.replay_log.cells
         self.replay_log.reset()
-        if not self.replay_on_reset or not cells:
-            return None
+        if not self.replay_on_reset:
+            return "lost", None
+        if not cells:
+            return "restored", ReplayReport().sentence()
         self._worker = await self.pool.claim()
         report = await replay(cells, self._replay_one, self.replay_timeout)
         self.replay_log.reset(report.replayed)
@@ -346,7 +377,8 @@ class Session:
             len(report.skipped),
             f", lost: {report.lost}" if report.lost else "",
         )
-        return report.sentence()
+        whole = not report.lost and not report.skipped
+        return ("restored" if whole else "lost"), report.sentence()
 
     async def _replay_one(self, code: str, limits: Limits, frontend: SilentFrontend) -> str:
         """Run one logged cell in the new session worker: "" if it succeeded, else its ename."""

@@ -37,11 +37,13 @@ class CellError:
 
 @dataclass
 class CellOutcome:
-    """How a cell ended. `result` is its value as a MIME bundle, if it had one."""
+    """How a cell ended. `result` is its value as a MIME bundle, if it had one; `stop` names
+    the limit that stopped it (one of STOP_KINDS), "" if none did."""
 
     result: MimeBundle | None = None
     error: CellError | None = None
     usage: dict[str, float] = field(default_factory=dict)
+    stop: str = ""
 
     @property
     def status(self) -> str:

@@ -7,7 +7,8 @@ the frame's shape before msgpack builds anything (item count, nesting depth, no 
 ProtocolError on anything else, which ends that worker.
 
 kernel -> worker: execute, complete, inspect, is_complete, input_reply, interrupt, shutdown
-worker -> kernel: ready, stream, display, clear_output, input_request, result, error, done, reply
+worker -> kernel: ready (or refused: a sandbox layer failed), stream, display, clear_output,
+                  input_request, result, error, done, reply
 
 display and result carry `data`: {mime: str | bytes}; str for text types and application/json
 (JSON text), bytes for image/png and image/jpeg (raw, base64-encoded by the kernel).
@@ -25,6 +26,7 @@ from typing import Any
 import msgpack
 
 from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.limits import STOP_KINDS
 
 HEADER = struct.Struct(">I")
 #: Largest frame either side accepts by default; a worker that sends more is ended.
@@ -45,6 +47,8 @@ Message = dict[str, Any]
 _STR = (str,)
 _WORKER_SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
     "ready": {"runtime": _STR, "version": _STR, "layers": (list,)},
+    # instead of ready: a sandbox layer FAILED and the worker ended (fail closed)
+    "refused": {"layers": (list,)},
     "stream": {"name": _STR, "text": _STR},
     "display": {
         "data": (dict,),
@@ -56,11 +60,12 @@ _WORKER_SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
     "input_request": {"prompt": _STR, "password": (bool,)},
     "result": {"data": (dict,)},
     "error": {"ename": _STR, "evalue": _STR, "traceback": (list,)},
-    "done": {"id": (int,), "status": _STR, "usage": (dict,)},
+    "done": {"id": (int,), "status": _STR, "usage": (dict,), "stop": _STR},
     "reply": {"id": (int,), "content": (dict,)},
 }
 _STREAM_NAMES = frozenset({"stdout", "stderr"})
 _DONE_STATUSES = frozenset({"ok", "error", "aborted"})
+_DONE_STOPS = frozenset({"", *STOP_KINDS})
 
 
 def encode(message: Message) -> bytes:
@@ -168,6 +173,8 @@ def decode_from_worker(body: bytes) -> Message:
         raise ProtocolError("stream.name must be stdout or stderr")
     if kind == "done" and message["status"] not in _DONE_STATUSES:
         raise ProtocolError("done.status is not ok/error/aborted")
+    if kind == "done" and message["stop"] not in _DONE_STOPS:
+        raise ProtocolError("done.stop names no limit")
     if kind == "error" and not all(isinstance(line, str) for line in message["traceback"]):
         raise ProtocolError("error.traceback must be a list of strings")
     if kind in ("display", "result") and not _is_mime_data(message["data"]):

@@ -21,20 +21,14 @@ import socket
 import sys
 from typing import NoReturn
 
-from safekernel.runtimes import RUNTIMES, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig
+from safekernel.runtimes import Runtime, create_runtime, registry
+from safekernel.sandbox import SandboxConfig, inject_failure
 from safekernel.wire.channel import HEADER, decode_from_kernel, encode
 from safekernel.worker.loop import run_worker
 
 PR_SET_PDEATHSIG = 1
 #: between requests the zygote wakes this often to reap finished workers
 REAP_INTERVAL_S = 1.0
-
-
-def _prewarm(runtime: str) -> None:
-    """Import (and so page in) everything a worker needs before any fork."""
-    if runtime == "lua":
-        import safekernel.runtimes.lua  # noqa: F401
 
 
 class Zygote:
@@ -139,7 +133,8 @@ class Zygote:
 
 def main(argv: list[str]) -> NoReturn:
     fd, runtime = int(argv[0]), argv[1]
-    if runtime not in RUNTIMES:
+    entry = registry.entries().get(runtime)
+    if entry is None:
         sys.stderr.write(f"safekernel zygote: unknown runtime {runtime!r}\n")
         os._exit(2)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -148,7 +143,11 @@ def main(argv: list[str]) -> NoReturn:
         os._exit(0)  # the kernel died before the line above took effect
     # Ctrl-C in a terminal reaches the whole foreground group: the kernel decides what it means
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _prewarm(runtime)
+    # tests only: make one layer fail in every worker, to prove they fail closed (see
+    # sandbox.inject_failure; it can end workers, never spare them a layer)
+    inject_failure(os.environ.get("SAFEKERNEL_TEST_FAIL_LAYER"))
+    # import (and so page in) everything a worker needs before any fork
+    entry.prewarm()
     # Park everything imported so far outside the collector (CPython's advice before fork): a
     # worker's collections then never write to those objects' headers, which would copy their
     # pages out of the zygote's. Measured: ~1.1 MB less private memory (USS) per worker.

@@ -262,19 +262,21 @@ class LuaRuntime(Runtime):
             "memory_bytes": float(self._lua.get_memory_used()),
             "peak_memory_bytes": float(self._peak),
         }
-        return CellOutcome(*self._interpret(outcome, memory_error, limits), usage=usage)
-
-    def _interpret(
-        self, outcome: tuple[Any, ...], memory_error: bool, limits: Limits
-    ) -> tuple[dict[str, Any] | None, CellError | None]:
         reason = self._switch.reason
-        if reason is not None:
-            return None, CellError(*limit_message(reason, limits, state_kept=True), [])
-        if memory_error or (
-            outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory"
+        if reason is None and (
+            memory_error
+            or (outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory")
         ):
             self._lua.gccollect()
-            return None, CellError(*limit_message("memory", limits, state_kept=True), [])
+            reason = "memory"
+        if reason is not None:
+            error = CellError(*limit_message(reason, limits, state_kept=True), [])
+            return CellOutcome(None, error, usage=usage, stop=reason)
+        return CellOutcome(*self._interpret(outcome), usage=usage)
+
+    def _interpret(
+        self, outcome: tuple[Any, ...]
+    ) -> tuple[dict[str, Any] | None, CellError | None]:
         if not outcome:
             return None, CellError("InternalError", "the cell ended without a result", [])
         status = _text(outcome[0])
