@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import Any
 
-from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
 from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.outputs import Refused, metadata
@@ -71,6 +72,11 @@ class Session:
         self.last_usage: dict[str, float] = {}
         #: every replacement of the session's worker so far (every later reply reports them)
         self.replacements = Replacements()
+        # One conversation with the worker at a time, on the loop of the thread that built the
+        # session: a second one (a handler on another thread or loop, as ipykernel's subshell
+        # and control threads are) would read the replies meant for the first.
+        self._thread = threading.get_ident()
+        self._turn = asyncio.Lock()
 
     @property
     def layers(self) -> list[LayerStatus]:
@@ -124,17 +130,32 @@ class Session:
             self._worker.kill()
             self._worker = None
 
+    def on_its_loop(self) -> bool:
+        """True on the thread (and so the event loop) that owns this session and its worker."""
+        return threading.get_ident() == self._thread
+
+    def _own_turn(self) -> asyncio.Lock:
+        if not self.on_its_loop():
+            raise SafeKernelError("the session was called from another thread; nothing was run")
+        return self._turn
+
     # -- cells -----------------------------------------------------------------------------
     async def execute(
+        self, code: str, options: CellOptions, frontend: Frontend, number: int = 0
+    ) -> ExecuteOutcome:
+        """Run one cell; `number` is its execution count (it names the cell in messages)."""
+        async with self._own_turn():
+            return await self._execute(code, options, frontend, number)
+
+    async def _execute(
         self,
         code: str,
         options: CellOptions,
         frontend: Frontend,
-        number: int = 0,
+        number: int,
         *,
         retried: bool = False,
     ) -> ExecuteOutcome:
-        """Run one cell; `number` is its execution count (it names the cell in messages)."""
         fresh = options.isolate or self.isolation == "cell"
         outcome = ExecuteOutcome()
         worker = await (
@@ -153,7 +174,7 @@ class Session:
                 worker.kill()
                 if not fresh:
                     self._lost_reason = "its zygote process was lost"
-                return await self.execute(code, options, frontend, number, retried=True)
+                return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
             await self._lose(worker, stop, options.limits, outcome, fresh)
             if not fresh:
@@ -400,6 +421,10 @@ class Session:
     # -- editor requests -------------------------------------------------------------------
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Ask the session's worker for a complete / inspect / is_complete reply content."""
+        async with self._own_turn():
+            return await self._request(kind, **fields)
+
+    async def _request(self, kind: str, **fields: Any) -> dict[str, Any]:
         if self._worker is None:
             self._worker = await self.pool.claim()
         worker = self._worker
