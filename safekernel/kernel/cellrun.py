@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from safekernel.errors import SafeKernelError
 from safekernel.kernel.outputs import OutputCheck
-from safekernel.limits import HARD_KILL_GRACE_S, KERNEL_LAG_ALLOWANCE, Limits
+from safekernel.limits import HARD_KILL_GRACE_S, KERNEL_LAG_ALLOWANCE, Limits, StopKind
 
 #: the stop kinds whose error is a limit's message (limits.limit_message)
-LIMIT_STOPS = frozenset({"time", "interrupt", "output", "messages", "display"})
+LIMIT_STOPS = frozenset(
+    {StopKind.TIME, StopKind.INTERRUPT, StopKind.OUTPUT, StopKind.MESSAGES, StopKind.DISPLAY}
+)
 
 
 @dataclass
@@ -50,9 +53,9 @@ class CellRun:
         self.interrupted = asyncio.Event()
         #: the cell has sent something on to the frontend (so running it again would show it twice)
         self.emitted = False
-        #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
-        self.stopped_by: str | None = None
-        self.stop_reason = "interrupt"
+        #: why the kernel killed the worker mid-cell (an interrupt, the output cap), if it did
+        self.stopped_by: StopKind | None = None
+        self.stop_reason = StopKind.INTERRUPT
 
     def pause(self, seconds: float) -> None:
         """The worker's clock stood still this long (an input() the kernel answered)."""
@@ -75,16 +78,16 @@ class CellRun:
             ends.append(self.interrupt_deadline)
         return max(0.0, min(ends) - now)
 
-    def hard_reason(self) -> str:
+    def hard_reason(self) -> StopKind:
         if self.interrupt_deadline is not None and self.interrupt_deadline <= self.deadline:
             return self.stop_reason
-        return "time"
+        return StopKind.TIME
 
 
-class HardStop(Exception):
+class HardStop(SafeKernelError):
     """A cell ended its worker: `kind` is time / interrupt / output / crash / protocol."""
 
-    def __init__(self, kind: str, detail: str = "", emitted: bool = False) -> None:
+    def __init__(self, kind: StopKind, detail: str = "", emitted: bool = False) -> None:
         super().__init__(detail or kind)
         self.kind = kind
         self.detail = detail
@@ -93,10 +96,10 @@ class HardStop(Exception):
 
     def describe(self) -> str:
         return {
-            "time": "time limit",
-            "interrupt": "interrupted",
-            "output": "output limit",
-            "messages": "output limit",
-            "display": "output limit",
-            "crash": "the worker crashed",
+            StopKind.TIME: "time limit",
+            StopKind.INTERRUPT: "interrupted",
+            StopKind.OUTPUT: "output limit",
+            StopKind.MESSAGES: "output limit",
+            StopKind.DISPLAY: "output limit",
+            StopKind.CRASH: "the worker crashed",
         }.get(self.kind, f"the worker misbehaved: {self.detail}")

@@ -33,6 +33,7 @@ from safekernel.limits import (
     UPDATE_BURST,
     UPDATE_INTERVAL_S,
     Limits,
+    StopKind,
 )
 from safekernel.wire.events import Frontend
 
@@ -47,7 +48,9 @@ AFTER_CUT_MESSAGES = 100_000
 class CellOutput:
     """One cell's view of the frontend, with its message and byte budget (a Frontend itself)."""
 
-    def __init__(self, frontend: Frontend, limits: Limits, stop: Callable[[str], None]) -> None:
+    def __init__(
+        self, frontend: Frontend, limits: Limits, stop: Callable[[StopKind], None]
+    ) -> None:
         self._frontend = frontend
         self.limits = limits
         self._stop = stop
@@ -56,7 +59,7 @@ class CellOutput:
         #: stream bytes charged to the cell (the worker's and the kernel's notices)
         self.stream_bytes = 0
         #: why nothing more of this cell is published ("output", "messages", "display")
-        self.cut: str | None = None
+        self.cut: StopKind | None = None
         #: messages the worker sent after the cut (a worker that ignores its stop is ended)
         self._after_cut = 0
         #: the wait flag of a clear_output with nothing published after it, if there is one
@@ -74,13 +77,13 @@ class CellOutput:
         if self.cut is not None or self._finished:
             return False
         if self.messages >= self.limits.messages:
-            self.stop_cell("messages")
+            self.stop_cell(StopKind.MESSAGES)
             return False
         self.messages += 1
         self._last_clear = None
         return True
 
-    def stop_cell(self, kind: str) -> None:
+    def stop_cell(self, kind: StopKind) -> None:
         """Publish nothing more of this cell and ask its worker to stop (first reason wins)."""
         if self.cut is None:
             self.cut = kind
@@ -103,7 +106,7 @@ class CellOutput:
         if self.stream_bytes > OUTPUT_KILL_FACTOR * self.limits.output:
             raise ProtocolError("the worker kept printing past its output limit")
         if self.stream_bytes > self.limits.output:
-            self.stop_cell("output")
+            self.stop_cell(StopKind.OUTPUT)
         return text[: max(0, room)] if size > room else text
 
     # -- Frontend --------------------------------------------------------------------------
@@ -116,9 +119,9 @@ class CellOutput:
     def _publish_stream(self, name: str, text: str) -> None:
         self._flush_updates()
         # a cut that happened while charging this very text still lets its first part out
-        if self.cut in (None, "output") and not self._finished:
+        if self.cut in (None, StopKind.OUTPUT) and not self._finished:
             if self.messages >= self.limits.messages:
-                self.stop_cell("messages")
+                self.stop_cell(StopKind.MESSAGES)
                 return
             self.messages += 1
             self._last_clear = None

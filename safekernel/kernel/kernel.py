@@ -18,37 +18,24 @@ from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.kernel.cellrun import ExecuteOutcome
 from safekernel.kernel.magics import parse_cell
 from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
 from safekernel.limits import Limits, parse_size
+from safekernel.runtimes import registry
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
 from safekernel.wire.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 
-#: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
-ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
-#: of that headroom, what the interpreter, lupa and the worker's thread stacks map for
-#: themselves (a worker maps ~700 MB of address space before any cell); `%memory` may use the
-#: rest, so a cell meets its own clear memory limit before the address-space backstop
-INTERPRETER_ADDRESS_SPACE = 768 * 1024 * 1024
 #: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
 STDIN_POLL_S = 0.01
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
-LUA_LANGUAGE_INFO: dict[str, object] = {
-    "name": "lua",
-    "version": "5.4",
-    "mimetype": "text/x-lua",
-    "file_extension": ".lua",
-    "pygments_lexer": "lua",
-    "codemirror_mode": "lua",
-}
 
 
 class SafeKernel(Kernel):
     implementation = "safekernel"
     implementation_version = __version__
-    language_info = LUA_LANGUAGE_INFO
 
     timeout = Float(10.0, help="Wall-clock seconds a cell may run (per cell: %timeout).").tag(
         config=True
@@ -94,7 +81,9 @@ class SafeKernel(Kernel):
         "cells past it are not restored.",
     ).tag(config=True)
     require_all_layers = Bool(
-        False, help="Refuse to run cells in a worker that lacks any sandbox layer."
+        False,
+        help="Refuse to run cells in a worker that lacks any sandbox layer (one the host "
+        "cannot provide; a layer that fails is always refused).",
     ).tag(config=True)
     worker_uid = Int(NOBODY, help="uid a worker switches to when the kernel runs as root.").tag(
         config=True
@@ -114,10 +103,21 @@ class SafeKernel(Kernel):
         "message can reach ~600K, so keep it at 1M or more outside tests.",
     ).tag(config=True)
 
+    runtime = Unicode(
+        registry.DEFAULT_RUNTIME,
+        help="The language cells are written in: a runtime registered in safekernel/runtimes/ "
+        "(lua by default).",
+    ).tag(config=True)
+
     notebook = Instance(Session, allow_none=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.entry = self._runtime_entry()
+        self.language_info = dict(self.entry.language_info)
+        # every request is checked in one place before a handler sees it (requests.py)
+        self.gate = RequestGate(self, self.log)
+        self.gate.install()
         try:
             self.defaults = self._default_limits()
         except ConfigError as exc:
@@ -127,9 +127,10 @@ class SafeKernel(Kernel):
             worker_uid=self.worker_uid,
             worker_gid=self.worker_gid,
             data_dir=self.data_dir or None,
-            address_space=self.defaults.memory + ADDRESS_SPACE_HEADROOM,
+            address_space=self.defaults.memory + self.entry.address_space_headroom,
+            extra_syscalls=tuple(self.entry.extra_syscalls),
         )
-        zygote = ZygoteProcess("lua", self.log, max_frame=self._max_frame())
+        zygote = ZygoteProcess(self.entry.name, self.log, max_frame=self._max_frame())
         pool = Pool(
             zygote=zygote,
             sandbox=sandbox,
@@ -146,6 +147,13 @@ class SafeKernel(Kernel):
             replay_on_reset=self.replay_on_reset,
             replay_timeout=max(0.0, self.replay_timeout),
         )
+
+    def _runtime_entry(self) -> registry.RuntimeEntry:
+        try:
+            return registry.get(self.runtime)
+        except ConfigError as exc:
+            self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
+            return registry.get(registry.DEFAULT_RUNTIME)
 
     def _max_frame(self) -> int:
         try:
@@ -201,7 +209,7 @@ class SafeKernel(Kernel):
     def banner(self) -> str:  # type: ignore[override]
         layers = self._session.layers
         lines = [
-            f"safekernel {__version__}: Lua 5.4 in a sandboxed worker (isolation: "
+            f"safekernel {__version__}: {self.entry.banner} in a sandboxed worker (isolation: "
             f"{self.isolation}, timeout {self.defaults.timeout:g} s, memory "
             f"{self.defaults.memory // (1024 * 1024)} MB)",
             "Sandbox: " + (", ".join(_layer_word(layer) for layer in layers) or "starting"),
@@ -219,7 +227,6 @@ class SafeKernel(Kernel):
         # Built here, not by super(): ipykernel's imports its debugger module on the first
         # kernel_info to ask whether debugpy is installed (measured: 33 ms of the cold start,
         # ~7 MB of the kernel's memory), and would then advertise a debugger we do not have.
-        features = ["kernel subshells"] if self._supports_kernel_subshells else []
         return {
             "protocol_version": kernel_protocol_version,
             "implementation": self.implementation,
@@ -227,16 +234,30 @@ class SafeKernel(Kernel):
             "language_info": self.language_info,
             "banner": self.banner,
             "help_links": self.help_links,
-            "supported_features": features,
+            # no "kernel subshells": see requests.py; no "debugger": there is none
+            "supported_features": [],
             "safekernel": {"layers": [layer.to_wire() for layer in self._session.layers]},
         }
 
     async def kernel_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
-        try:
-            await self._session.ready()
-        except SafeKernelError as exc:
-            self.log.error("safekernel: no worker is available: %s", exc)
+        # on the control channel this runs on ipykernel's control thread: it must not touch
+        # the session (its worker belongs to the main loop), so it reports what is known
+        if self._session.on_its_loop():
+            try:
+                await self._session.ready()
+            except SafeKernelError as exc:
+                self.log.error("safekernel: no worker is available: %s", exc)
         await super().kernel_info_request(stream, ident, parent)
+
+    async def dispatch_shell(
+        self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
+    ) -> None:
+        if self.gate.admit(msg, "shell"):
+            await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
+
+    async def dispatch_control(self, msg: Any) -> None:
+        if self.gate.admit(msg, "control"):
+            await super().dispatch_control(msg)
 
     # -- execute ---------------------------------------------------------------------------
     async def do_execute(
@@ -284,8 +305,9 @@ class SafeKernel(Kernel):
 
     @property
     def memory_ceiling(self) -> int:
-        """The most Lua memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
-        return self.defaults.memory + ADDRESS_SPACE_HEADROOM - INTERPRETER_ADDRESS_SPACE
+        """The most memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
+        entry = self.entry
+        return self.defaults.memory + entry.address_space_headroom - entry.interpreter_address_space
 
     def _check_memory_ceiling(self, memory: int) -> None:
         ceiling = self.memory_ceiling

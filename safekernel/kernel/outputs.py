@@ -23,6 +23,7 @@ import struct
 import zlib
 from typing import Any
 
+from safekernel.errors import SafeKernelError
 from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH, JSON_VALUES
 
 TEXT_MIME = frozenset({"text/plain", "text/html", "text/markdown", "text/latex", "image/svg+xml"})
@@ -47,7 +48,7 @@ _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _FILL = re.compile(rb"\xff+")
 
 
-class Refused(ValueError):
+class Refused(SafeKernelError):
     """An output the kernel will not pass on; str() is the one line the user sees. `kind`
     groups refusals for the cell's notices (the kernel explains each kind once)."""
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits
+from safekernel.limits import Limits, StopKind
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig, confine
+from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 from safekernel.wire.channel import BlockingChannel, Message
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
@@ -30,7 +30,11 @@ MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
 REQUEST_TIMEOUT_S = 2.0
 #: why the kernel may stop a cell (its `interrupt` message says which; the error names it)
-KERNEL_STOP_REASONS = frozenset({"interrupt", "output", "messages", "display"})
+KERNEL_STOP_REASONS = frozenset(
+    {StopKind.INTERRUPT, StopKind.OUTPUT, StopKind.MESSAGES, StopKind.DISPLAY}
+)
+#: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
+EXIT_LAYER_FAILED = 72
 #: completions sent back at most (the kernel shows as many; a table with a million keys must
 #: not make a reply larger than the kernel's decoder accepts, which would end this worker)
 MAX_MATCHES = 1000
@@ -121,7 +125,7 @@ class Watchdog:
             self._outbox.flush()
             self._runtime.sample()
             if expired:
-                self._runtime.interrupt("time")
+                self._runtime.interrupt(StopKind.TIME)
 
 
 class Sink:
@@ -190,7 +194,9 @@ class Worker:
                 message = self.channel.recv()
                 if message["type"] == "interrupt":
                     reason = message.get("reason")
-                    self.runtime.interrupt(reason if reason in KERNEL_STOP_REASONS else "interrupt")
+                    self.runtime.interrupt(
+                        StopKind(reason) if reason in KERNEL_STOP_REASONS else StopKind.INTERRUPT
+                    )
                 self.inbox.put(message)
         except Exception:
             # the kernel is gone (or spoke nonsense): nobody is left to serve
@@ -237,7 +243,7 @@ class Worker:
                 "id": cell_id,
                 "status": outcome.status,
                 "usage": outcome.usage,
-                "stop": outcome.stop,
+                "stop": outcome.stop or "",
             }
         )
 
@@ -313,7 +319,16 @@ def run_worker(
             worker.start_threads()
             holder.append(worker)
 
-        layers = confine(config, sock.fileno(), start_threads)
+        try:
+            layers = confine(config, sock.fileno(), start_threads)
+        except LayerFailed as failed:
+            # fail closed: no cell ever runs here; the kernel learns which layer and why
+            report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
+            if holder:
+                holder[0].outbox.send(report)
+            else:
+                channel.send(report)
+            os._exit(EXIT_LAYER_FAILED)
         worker = holder[0]
         runtime = worker.runtime
         worker.outbox.send(
