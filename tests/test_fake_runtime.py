@@ -125,6 +125,18 @@ def test_editor_requests_reach_the_runtime(fake_kernel: Kernel) -> None:
     assert kc.get_shell_msg(timeout=10)["content"]["status"] == "incomplete"
 
 
+def test_a_request_with_hostile_fields_is_refused_and_keeps_the_session(
+    fake_kernel: Kernel,
+) -> None:
+    fake_kernel.run("set survivor 1")
+    msg_id = fake_kernel.kc.inspect("get survivor", 12, detail_level="x")  # type: ignore[arg-type]
+    reply = fake_kernel.kc.get_shell_msg(timeout=10)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    # refused at the kernel's door (kernel/requests.py) or answered "not found": never sent on
+    assert reply["content"].get("found", False) is False
+    assert fake_kernel.run("get survivor").stdout == "1\n"
+
+
 def test_nothing_of_lua_is_loaded_in_the_zygote(fake_kernel: Kernel) -> None:
     [zygote] = zygotes(fake_kernel)
     assert zygote.cmdline()[-1] == "fake"

@@ -16,6 +16,14 @@ class SafeKernelApp(IPKernelApp):
     kernel_class = Type(SafeKernel, klass=SafeKernel)
     classes = [*IPKernelApp.classes, SafeKernel]  # noqa: RUF012
 
+    def init_sockets(self) -> None:
+        """No shell-channel thread: it exists for kernel subshells, which run handlers on
+        threads and loops of their own beside the session's one conversation with its worker.
+        Without it every shell request is handled on the main loop, one at a time, and the
+        kernel refuses subshell requests (kernel/requests.py)."""
+        super().init_sockets()
+        self.shell_channel_thread = None
+
     def init_io(self) -> None:
         """Leave this process's stdout and stderr as they are: they go to the kernel's log.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -16,6 +17,11 @@ from jupyter_client.kernelspec import KernelSpecManager
 
 from safekernel.errors import ConfigError
 from safekernel.runtimes import registry
+
+#: every user who may start the kernel must read its spec, whatever the installer's umask (a
+#: root `--sys-prefix` install was 0700: copytree kept the mode of the TemporaryDirectory)
+DIR_MODE = 0o755
+FILE_MODE = 0o644
 
 
 def write_kernelspec(
@@ -43,19 +49,31 @@ def install(
     *,
     runtime: str = registry.DEFAULT_RUNTIME,
 ) -> str:
-    """Install the kernelspec; returns the directory it went to."""
+    """Install the kernelspec, readable by everyone; returns the directory it went to."""
     entry = registry.get(runtime)
+    kernel_name = name or entry.kernelspec_name
+    manager = KernelSpecManager()
+    destination = Path(manager._get_destination_dir(kernel_name, user=user, prefix=prefix))
+    # the directories this install creates get DIR_MODE too; existing ones are left alone
+    created = [parent for parent in destination.parents if not parent.exists()]
     with tempfile.TemporaryDirectory() as tmp:
         write_kernelspec(Path(tmp), display_name or entry.display_name, options or [], entry)
-        return str(
-            KernelSpecManager().install_kernel_spec(
-                tmp,
-                kernel_name=name or entry.kernelspec_name,
-                user=user,
-                prefix=prefix,
-                replace=True,
-            )
+        path = Path(
+            manager.install_kernel_spec(tmp, kernel_name=kernel_name, user=user, prefix=prefix)
         )
+    make_readable(path, created)
+    return str(path)
+
+
+def make_readable(spec_dir: Path, created: list[Path]) -> None:
+    """Dirs DIR_MODE, files FILE_MODE, set explicitly so neither the umask nor the temporary
+    directory's 0700 decides who can see the kernel."""
+    for parent in created:
+        if parent.is_dir():
+            os.chmod(parent, DIR_MODE)
+    os.chmod(spec_dir, DIR_MODE)
+    for entry in spec_dir.rglob("*"):
+        os.chmod(entry, DIR_MODE if entry.is_dir() else FILE_MODE)
 
 
 def main(argv: list[str]) -> int:
@@ -92,6 +110,9 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"could not install the kernelspec: {exc}. Try --user.", file=sys.stderr)
         return 1
+    except ValueError as exc:  # jupyter_client's word on a bad --name
+        print(f"could not install the kernelspec: {exc}", file=sys.stderr)
+        return 2
     print(f"Installed kernelspec {name} in {path}")
     if shutil.which("jupyter") is None:
         print("note: `jupyter` is not on PATH; install jupyter_console or jupyterlab to use it")

@@ -18,6 +18,7 @@ from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.kernel.cellrun import ExecuteOutcome
 from safekernel.kernel.magics import parse_cell
 from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
 from safekernel.limits import Limits, parse_size
@@ -74,7 +75,9 @@ class SafeKernel(Kernel):
         "cells past it are not restored.",
     ).tag(config=True)
     require_all_layers = Bool(
-        False, help="Refuse to run cells in a worker that lacks any sandbox layer."
+        False,
+        help="Refuse to run cells in a worker that lacks any sandbox layer (one the host "
+        "cannot provide; a layer that fails is always refused).",
     ).tag(config=True)
     worker_uid = Int(NOBODY, help="uid a worker switches to when the kernel runs as root.").tag(
         config=True
@@ -106,6 +109,9 @@ class SafeKernel(Kernel):
         super().__init__(**kwargs)
         self.entry = self._runtime_entry()
         self.language_info = dict(self.entry.language_info)
+        # every request is checked in one place before a handler sees it (requests.py)
+        self.gate = RequestGate(self, self.log)
+        self.gate.install()
         try:
             self.defaults = self._default_limits()
         except ConfigError as exc:
@@ -214,7 +220,6 @@ class SafeKernel(Kernel):
         # Built here, not by super(): ipykernel's imports its debugger module on the first
         # kernel_info to ask whether debugpy is installed (measured: 33 ms of the cold start,
         # ~7 MB of the kernel's memory), and would then advertise a debugger we do not have.
-        features = ["kernel subshells"] if self._supports_kernel_subshells else []
         return {
             "protocol_version": kernel_protocol_version,
             "implementation": self.implementation,
@@ -222,16 +227,30 @@ class SafeKernel(Kernel):
             "language_info": self.language_info,
             "banner": self.banner,
             "help_links": self.help_links,
-            "supported_features": features,
+            # no "kernel subshells": see requests.py; no "debugger": there is none
+            "supported_features": [],
             "safekernel": {"layers": [layer.to_wire() for layer in self._session.layers]},
         }
 
     async def kernel_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
-        try:
-            await self._session.ready()
-        except SafeKernelError as exc:
-            self.log.error("safekernel: no worker is available: %s", exc)
+        # on the control channel this runs on ipykernel's control thread: it must not touch
+        # the session (its worker belongs to the main loop), so it reports what is known
+        if self._session.on_its_loop():
+            try:
+                await self._session.ready()
+            except SafeKernelError as exc:
+                self.log.error("safekernel: no worker is available: %s", exc)
         await super().kernel_info_request(stream, ident, parent)
+
+    async def dispatch_shell(
+        self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
+    ) -> None:
+        if self.gate.admit(msg, "shell"):
+            await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
+
+    async def dispatch_control(self, msg: Any) -> None:
+        if self.gate.admit(msg, "control"):
+            await super().dispatch_control(msg)
 
     # -- execute ---------------------------------------------------------------------------
     async def do_execute(

@@ -39,8 +39,11 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     # only what the zygote needs to find the package: no key, no connection file
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-    if "PYTHONPATH" in os.environ:
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    # SAFEKERNEL_TEST_FAIL_LAYER: set only by tests, in the kernel's own environment (see
+    # sandbox.inject_failure: it can only make workers end before they serve)
+    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     process = subprocess.Popen(
         [sys.executable, "-m", "safekernel.worker.zygote", str(theirs.fileno()), runtime],
         pass_fds=(theirs.fileno(),),

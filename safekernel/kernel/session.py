@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import Any
 
-from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
 from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.outputs import Refused, metadata
@@ -30,9 +31,10 @@ from safekernel.kernel.replay import (
 )
 from safekernel.kernel.usage import parse_usage
 from safekernel.kernel.verdict import Replacements, verdict_for_stop
-from safekernel.limits import Limits, limit_message
+from safekernel.limits import Limits, StopKind, limit_message
 from safekernel.sandbox.report import LayerStatus
 from safekernel.wire.events import Frontend
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
@@ -70,6 +72,11 @@ class Session:
         self.last_usage: dict[str, float] = {}
         #: every replacement of the session's worker so far (every later reply reports them)
         self.replacements = Replacements()
+        # One conversation with the worker at a time, on the loop of the thread that built the
+        # session: a second one (a handler on another thread or loop, as ipykernel's subshell
+        # and control threads are) would read the replies meant for the first.
+        self._thread = threading.get_ident()
+        self._turn = asyncio.Lock()
 
     @property
     def layers(self) -> list[LayerStatus]:
@@ -123,17 +130,32 @@ class Session:
             self._worker.kill()
             self._worker = None
 
+    def on_its_loop(self) -> bool:
+        """True on the thread (and so the event loop) that owns this session and its worker."""
+        return threading.get_ident() == self._thread
+
+    def _own_turn(self) -> asyncio.Lock:
+        if not self.on_its_loop():
+            raise SafeKernelError("the session was called from another thread; nothing was run")
+        return self._turn
+
     # -- cells -----------------------------------------------------------------------------
     async def execute(
+        self, code: str, options: CellOptions, frontend: Frontend, number: int = 0
+    ) -> ExecuteOutcome:
+        """Run one cell; `number` is its execution count (it names the cell in messages)."""
+        async with self._own_turn():
+            return await self._execute(code, options, frontend, number)
+
+    async def _execute(
         self,
         code: str,
         options: CellOptions,
         frontend: Frontend,
-        number: int = 0,
+        number: int,
         *,
         retried: bool = False,
     ) -> ExecuteOutcome:
-        """Run one cell; `number` is its execution count (it names the cell in messages)."""
         fresh = options.isolate or self.isolation == "cell"
         outcome = ExecuteOutcome()
         worker = await (
@@ -152,7 +174,7 @@ class Session:
                 worker.kill()
                 if not fresh:
                     self._lost_reason = "its zygote process was lost"
-                return await self.execute(code, options, frontend, number, retried=True)
+                return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
             await self._lose(worker, stop, options.limits, outcome, fresh)
             if not fresh:
@@ -185,10 +207,12 @@ class Session:
         except TimeoutError:
             raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
-            raise HardStop(run.stopped_by or "crash", str(exc), emitted=run.emitted) from None
+            raise HardStop(
+                run.stopped_by or StopKind.CRASH, str(exc), emitted=run.emitted
+            ) from None
         except ProtocolError as exc:
             self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
-            raise HardStop("protocol", str(exc)) from None
+            raise HardStop(StopKind.PROTOCOL, str(exc)) from None
         finally:
             self._running = None
 
@@ -231,8 +255,8 @@ class Session:
                 if message["stop"]:
                     # the worker stopped the cell itself; an interrupt the kernel sent because
                     # the worker printed past its cap is the output limit's doing
-                    stop = message["stop"]
-                    if stop == "interrupt" and run.interrupt_deadline is not None:
+                    stop = StopKind(message["stop"])
+                    if stop == StopKind.INTERRUPT and run.interrupt_deadline is not None:
                         stop = run.stop_reason
                     outcome.verdict = verdict_for_stop(stop)
                 return
@@ -251,7 +275,7 @@ class Session:
             frontend.stream(message["name"], text[:room])
         elif not run.output_cut:
             run.output_cut = True
-            self.interrupt("output")
+            self.interrupt(StopKind.OUTPUT)
 
     async def _input(
         self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
@@ -312,7 +336,7 @@ class Session:
         elif not fresh:
             outcome.state = "lost"
         verdict = verdict_for_stop(stop.kind)
-        if stop.kind in ("time", "interrupt", "output"):
+        if stop.kind in (StopKind.TIME, StopKind.INTERRUPT, StopKind.OUTPUT):
             outcome.fail(
                 *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
                 verdict=verdict,
@@ -323,7 +347,7 @@ class Session:
             if fresh
             else " " + (note or "The worker was replaced, so earlier variables are gone.")
         )
-        if stop.kind == "protocol":
+        if stop.kind == StopKind.PROTOCOL:
             outcome.fail(
                 "WorkerError",
                 f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
@@ -374,7 +398,7 @@ class Session:
             raise ReplayLost(stop.describe()) from None
         return outcome.ename if outcome.status == "error" else ""
 
-    def interrupt(self, reason: str = "interrupt") -> None:
+    def interrupt(self, reason: StopKind = StopKind.INTERRUPT) -> None:
         """Stop the running cell: politely at once, by killing its worker if that fails."""
         if self._running is None:
             return
@@ -397,6 +421,10 @@ class Session:
     # -- editor requests -------------------------------------------------------------------
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Ask the session's worker for a complete / inspect / is_complete reply content."""
+        async with self._own_turn():
+            return await self._request(kind, **fields)
+
+    async def _request(self, kind: str, **fields: Any) -> dict[str, Any]:
         if self._worker is None:
             self._worker = await self.pool.claim()
         worker = self._worker
@@ -405,12 +433,18 @@ class Session:
             return {"status": "error", "ename": "WorkerLost", "evalue": "", "traceback": []}
         self._next_id += 1
         request_id = self._next_id
+        request = {"type": kind, "id": request_id, **fields}
+        try:
+            validate(request, KERNEL_TO_WORKER)
+        except ProtocolError as exc:
+            # a client's request with fields of the wrong type: refused here, not sent on
+            return {"status": "error", "ename": "BadRequest", "evalue": str(exc), "traceback": []}
         loop = asyncio.get_running_loop()
         # one deadline for the whole request: output the worker sends meanwhile (dropped: no
         # cell is running) must not buy it more time
         deadline = loop.time() + REQUEST_TIMEOUT_S
         try:
-            worker.send({"type": kind, "id": request_id, **fields})
+            worker.send(request)
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
@@ -435,4 +469,4 @@ class Session:
 
 
 def _lost_to_its_zygote(worker: WorkerHandle, stop: HardStop) -> bool:
-    return stop.kind == "crash" and not stop.emitted and worker.lost_with_zygote()
+    return stop.kind == StopKind.CRASH and not stop.emitted and worker.lost_with_zygote()

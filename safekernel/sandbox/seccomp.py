@@ -349,13 +349,30 @@ def _seccomp(spec: _Arch, operation: int, flags: int, arg: object) -> int:
     return -ctypes.get_errno() if result < 0 else result
 
 
-def _missing_actions(spec: _Arch) -> str:
+#: what the action probe's errno means when the host lacks what the filter needs: no seccomp()
+#: at all (ENOSYS), no SECCOMP_GET_ACTION_AVAIL before Linux 4.14 (EINVAL), an action the
+#: kernel does not know (EOPNOTSUPP). Anything else (EPERM from an outer sandbox's filter,
+#: EFAULT) is unexplained, so FAILED: seccomp is the wall this design leans on most.
+_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+def _missing_actions(spec: _Arch) -> LayerStatus | None:
     """Ask the kernel whether it supports every action the program returns (Linux >= 4.14)."""
     for action in (_RET_KILL_PROCESS, _RET_ERRNO, _RET_ALLOW):
         value = ctypes.c_uint32(action)
-        if _seccomp(spec, _SECCOMP_GET_ACTION_AVAIL, 0, ctypes.pointer(value)) != 0:
-            return f"kernel lacks seccomp action {action:#x} (needs Linux >= 4.14 with filters)"
-    return ""
+        result = _seccomp(spec, _SECCOMP_GET_ACTION_AVAIL, 0, ctypes.pointer(value))
+        if result == 0:
+            continue
+        if -result in _UNAVAILABLE_ERRNOS:
+            return LayerStatus(
+                _LAYER,
+                LayerState.UNAVAILABLE,
+                f"kernel lacks seccomp action {action:#x} (needs Linux >= 4.14 with filters)",
+            )
+        return LayerStatus(
+            _LAYER, LayerState.FAILED, f"seccomp action probe refused: {os.strerror(-result)}"
+        )
+    return None
 
 
 def _install(spec: _Arch, program: list[_Insn]) -> int:
@@ -386,8 +403,8 @@ def apply_seccomp(
             _LAYER, LayerState.UNAVAILABLE, f"no syscall table for {platform.machine()}"
         )
     missing = _missing_actions(spec)
-    if missing:
-        return LayerStatus(_LAYER, LayerState.UNAVAILABLE, missing)
+    if missing is not None:
+        return missing
     # Without no_new_privs an unprivileged process may not install a filter (EACCES).
     nnp = set_no_new_privs()
     if not nnp.active:
@@ -396,6 +413,8 @@ def apply_seccomp(
         spec.name, self_pid or os.getpid(), allow_file_reads=allow_file_reads, extra=extra
     )
     result = _install(spec, program)
+    # The kernel has filters (probed above) and no_new_privs is set, so any refusal now (EINVAL
+    # for a program it rejects, ENOMEM, EACCES) is unexpected: FAILED, and the worker ends.
     if result > 0:
         # TSYNC reports the id of a thread it could not synchronise (it has its own filter).
         return LayerStatus(_LAYER, LayerState.FAILED, f"thread {result} could not be synchronised")

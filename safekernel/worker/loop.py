@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits
+from safekernel.limits import Limits, StopKind
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig, confine
+from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 from safekernel.wire.channel import BlockingChannel, Message
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
@@ -29,6 +29,8 @@ FLUSH_INTERVAL_S = 0.02
 MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
 REQUEST_TIMEOUT_S = 2.0
+#: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
+EXIT_LAYER_FAILED = 72
 #: completions sent back at most (the kernel shows as many; a table with a million keys must
 #: not make a reply larger than the kernel's decoder accepts, which would end this worker)
 MAX_MATCHES = 1000
@@ -115,7 +117,7 @@ class Watchdog:
             self._outbox.flush()
             self._runtime.sample()
             if expired:
-                self._runtime.interrupt("time")
+                self._runtime.interrupt(StopKind.TIME)
 
 
 class Sink:
@@ -181,7 +183,7 @@ class Worker:
             while True:
                 message = self.channel.recv()
                 if message["type"] == "interrupt":
-                    self.runtime.interrupt("interrupt")
+                    self.runtime.interrupt(StopKind.INTERRUPT)
                 self.inbox.put(message)
         except Exception:
             # the kernel is gone (or spoke nonsense): nobody is left to serve
@@ -228,7 +230,7 @@ class Worker:
                 "id": cell_id,
                 "status": outcome.status,
                 "usage": outcome.usage,
-                "stop": outcome.stop,
+                "stop": outcome.stop or "",
             }
         )
 
@@ -304,7 +306,16 @@ def run_worker(
             worker.start_threads()
             holder.append(worker)
 
-        layers = confine(config, sock.fileno(), start_threads)
+        try:
+            layers = confine(config, sock.fileno(), start_threads)
+        except LayerFailed as failed:
+            # fail closed: no cell ever runs here; the kernel learns which layer and why
+            report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
+            if holder:
+                holder[0].outbox.send(report)
+            else:
+                channel.send(report)
+            os._exit(EXIT_LAYER_FAILED)
         worker = holder[0]
         runtime = worker.runtime
         worker.outbox.send(
