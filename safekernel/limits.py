@@ -5,6 +5,7 @@ to have done so.
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -25,10 +26,29 @@ ADDRESS_SPACE_HEADROOM = 1024 * MIB
 #: These two are the Lua runtime's; a runtime entry may declare its own (runtimes/registry).
 INTERPRETER_ADDRESS_SPACE = 768 * MIB
 
-#: What can stop a cell short of its end, as the worker reports it (`done.stop`) and the kernel
-#: records it for a stop it enforced itself: wall-clock time, an interrupt, the output cap, the
-#: memory limit, the instruction budget.
-STOP_KINDS = ("time", "interrupt", "output", "memory", "instructions")
+
+class StopKind(enum.StrEnum):
+    """What stopped a cell short of its end. The first five are limits: the worker reports them
+    (`done.stop`) and the kernel records them for a stop it enforced itself. The last two only
+    the kernel sees, as a HardStop's kind: the worker died, or broke the protocol."""
+
+    TIME = "time"
+    INTERRUPT = "interrupt"
+    OUTPUT = "output"
+    MEMORY = "memory"
+    INSTRUCTIONS = "instructions"
+    CRASH = "crash"
+    PROTOCOL = "protocol"
+
+
+#: the stops a worker may report in `done.stop` (the limits)
+STOP_KINDS = (
+    StopKind.TIME,
+    StopKind.INTERRUPT,
+    StopKind.OUTPUT,
+    StopKind.MEMORY,
+    StopKind.INSTRUCTIONS,
+)
 
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
 #: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
@@ -181,27 +201,27 @@ def limit_message(
         if state_kept
         else "The worker was replaced, so earlier variables are gone: re-run the cells you need."
     )
-    if kind == "time":
+    if kind == StopKind.TIME:
         return (
             "TimeLimitExceeded",
             f"time limit exceeded: the cell ran longer than {limits.timeout:g} s. {kept} "
             "Put `%timeout SECONDS` on the cell's first line to allow more.",
         )
-    if kind == "interrupt":
+    if kind == StopKind.INTERRUPT:
         return "KeyboardInterrupt", f"interrupted. {kept}"
-    if kind == "instructions":
+    if kind == StopKind.INSTRUCTIONS:
         return (
             "InstructionLimitExceeded",
             f"instruction limit exceeded: the cell ran more than {limits.instructions:,} Lua "
             f"instructions. {kept} Put `%instructions N` on the cell's first line to allow more.",
         )
-    if kind == "memory":
+    if kind == StopKind.MEMORY:
         return (
             "MemoryError",
             f"memory limit exceeded: the cell needed more than {limits.memory // MIB} MB. {kept} "
             "Put `%memory 512M` on the cell's first line to allow more.",
         )
-    if kind == "output":
+    if kind == StopKind.OUTPUT:
         return (
             "OutputLimitExceeded",
             f"output limit exceeded: the cell printed more than {limits.output // 1024} KB, so "

@@ -51,7 +51,7 @@ STRICT = Ceilings.around(
     ],
 )
 def test_a_magic_above_its_ceiling_is_refused(cell: str) -> None:
-    with pytest.raises(ConfigError, match="at most|not allowed"):
+    with pytest.raises(ConfigError, match=r"at most|not allowed"):
         parse_cell(cell + "\nx = 1", STRICT_DEFAULTS, STRICT)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from safekernel.errors import SafeKernelError
 from safekernel.kernel.outputs import OutputCheck
-from safekernel.limits import HARD_KILL_GRACE_S, Limits
+from safekernel.limits import HARD_KILL_GRACE_S, Limits, StopKind
 
 
 @dataclass
@@ -47,9 +48,9 @@ class CellRun:
         self.interrupted = asyncio.Event()
         #: the cell has sent something on to the frontend (so running it again would show it twice)
         self.emitted = False
-        #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
-        self.stopped_by: str | None = None
-        self.stop_reason = "interrupt"
+        #: why the kernel killed the worker mid-cell (an interrupt, the output cap), if it did
+        self.stopped_by: StopKind | None = None
+        self.stop_reason = StopKind.INTERRUPT
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -58,16 +59,16 @@ class CellRun:
             ends.append(self.interrupt_deadline)
         return max(0.0, min(ends) - now)
 
-    def hard_reason(self) -> str:
+    def hard_reason(self) -> StopKind:
         if self.interrupt_deadline is not None and self.interrupt_deadline <= self.deadline:
             return self.stop_reason
-        return "time"
+        return StopKind.TIME
 
 
-class HardStop(Exception):
+class HardStop(SafeKernelError):
     """A cell ended its worker: `kind` is time / interrupt / output / crash / protocol."""
 
-    def __init__(self, kind: str, detail: str = "", emitted: bool = False) -> None:
+    def __init__(self, kind: StopKind, detail: str = "", emitted: bool = False) -> None:
         super().__init__(detail or kind)
         self.kind = kind
         self.detail = detail
@@ -76,8 +77,8 @@ class HardStop(Exception):
 
     def describe(self) -> str:
         return {
-            "time": "time limit",
-            "interrupt": "interrupted",
-            "output": "output limit",
-            "crash": "the worker crashed",
+            StopKind.TIME: "time limit",
+            StopKind.INTERRUPT: "interrupted",
+            StopKind.OUTPUT: "output limit",
+            StopKind.CRASH: "the worker crashed",
         }.get(self.kind, f"the worker misbehaved: {self.detail}")

@@ -17,10 +17,11 @@ from safekernel import __version__
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.kernel.cellrun import ExecuteOutcome
 from safekernel.kernel.magics import parse_cell
-from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.pool import Pool
 from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
+from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import LARGEST_COUNT, MAX_TIMEOUT_S, MIB, Ceilings, Limits, parse_size
 from safekernel.runtimes import registry
 from safekernel.sandbox.config import NOBODY, SandboxConfig

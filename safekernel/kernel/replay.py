@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from safekernel.errors import SafeKernelError
 from safekernel.limits import Limits
 from safekernel.wire.events import Frontend
 
@@ -172,7 +173,7 @@ class SilentFrontend:
 RunCell = Callable[[str, Limits, SilentFrontend], Awaitable[str]]
 
 
-class ReplayLost(Exception):
+class ReplayLost(SafeKernelError):
     """A replayed cell broke a hard limit: the new worker is gone too."""
 
 

@@ -31,9 +31,10 @@ from safekernel.kernel.replay import (
 )
 from safekernel.kernel.usage import parse_usage
 from safekernel.kernel.verdict import Replacements, verdict_for_stop
-from safekernel.limits import Limits, limit_message
+from safekernel.limits import Limits, StopKind, limit_message
 from safekernel.sandbox.report import LayerStatus
 from safekernel.wire.events import Frontend
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
@@ -206,10 +207,12 @@ class Session:
         except TimeoutError:
             raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
-            raise HardStop(run.stopped_by or "crash", str(exc), emitted=run.emitted) from None
+            raise HardStop(
+                run.stopped_by or StopKind.CRASH, str(exc), emitted=run.emitted
+            ) from None
         except ProtocolError as exc:
             self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
-            raise HardStop("protocol", str(exc)) from None
+            raise HardStop(StopKind.PROTOCOL, str(exc)) from None
         finally:
             self._running = None
 
@@ -252,8 +255,8 @@ class Session:
                 if message["stop"]:
                     # the worker stopped the cell itself; an interrupt the kernel sent because
                     # the worker printed past its cap is the output limit's doing
-                    stop = message["stop"]
-                    if stop == "interrupt" and run.interrupt_deadline is not None:
+                    stop = StopKind(message["stop"])
+                    if stop == StopKind.INTERRUPT and run.interrupt_deadline is not None:
                         stop = run.stop_reason
                     outcome.verdict = verdict_for_stop(stop)
                 return
@@ -272,7 +275,7 @@ class Session:
             frontend.stream(message["name"], text[:room])
         elif not run.output_cut:
             run.output_cut = True
-            self.interrupt("output")
+            self.interrupt(StopKind.OUTPUT)
 
     async def _input(
         self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
@@ -333,7 +336,7 @@ class Session:
         elif not fresh:
             outcome.state = "lost"
         verdict = verdict_for_stop(stop.kind)
-        if stop.kind in ("time", "interrupt", "output"):
+        if stop.kind in (StopKind.TIME, StopKind.INTERRUPT, StopKind.OUTPUT):
             outcome.fail(
                 *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
                 verdict=verdict,
@@ -344,7 +347,7 @@ class Session:
             if fresh
             else " " + (note or "The worker was replaced, so earlier variables are gone.")
         )
-        if stop.kind == "protocol":
+        if stop.kind == StopKind.PROTOCOL:
             outcome.fail(
                 "WorkerError",
                 f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
@@ -395,7 +398,7 @@ class Session:
             raise ReplayLost(stop.describe()) from None
         return outcome.ename if outcome.status == "error" else ""
 
-    def interrupt(self, reason: str = "interrupt") -> None:
+    def interrupt(self, reason: StopKind = StopKind.INTERRUPT) -> None:
         """Stop the running cell: politely at once, by killing its worker if that fails."""
         if self._running is None:
             return
@@ -430,12 +433,18 @@ class Session:
             return {"status": "error", "ename": "WorkerLost", "evalue": "", "traceback": []}
         self._next_id += 1
         request_id = self._next_id
+        request = {"type": kind, "id": request_id, **fields}
+        try:
+            validate(request, KERNEL_TO_WORKER)
+        except ProtocolError as exc:
+            # a client's request with fields of the wrong type: refused here, not sent on
+            return {"status": "error", "ename": "BadRequest", "evalue": str(exc), "traceback": []}
         loop = asyncio.get_running_loop()
         # one deadline for the whole request: output the worker sends meanwhile (dropped: no
         # cell is running) must not buy it more time
         deadline = loop.time() + REQUEST_TIMEOUT_S
         try:
-            worker.send({"type": kind, "id": request_id, **fields})
+            worker.send(request)
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
@@ -460,4 +469,4 @@ class Session:
 
 
 def _lost_to_its_zygote(worker: WorkerHandle, stop: HardStop) -> bool:
-    return stop.kind == "crash" and not stop.emitted and worker.lost_with_zygote()
+    return stop.kind == StopKind.CRASH and not stop.emitted and worker.lost_with_zygote()

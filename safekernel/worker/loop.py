@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits
+from safekernel.limits import Limits, StopKind
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
 from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 from safekernel.wire.channel import BlockingChannel, Message
@@ -117,7 +117,7 @@ class Watchdog:
             self._outbox.flush()
             self._runtime.sample()
             if expired:
-                self._runtime.interrupt("time")
+                self._runtime.interrupt(StopKind.TIME)
 
 
 class Sink:
@@ -183,7 +183,7 @@ class Worker:
             while True:
                 message = self.channel.recv()
                 if message["type"] == "interrupt":
-                    self.runtime.interrupt("interrupt")
+                    self.runtime.interrupt(StopKind.INTERRUPT)
                 self.inbox.put(message)
         except Exception:
             # the kernel is gone (or spoke nonsense): nobody is left to serve
@@ -230,7 +230,7 @@ class Worker:
                 "id": cell_id,
                 "status": outcome.status,
                 "usage": outcome.usage,
-                "stop": outcome.stop,
+                "stop": outcome.stop or "",
             }
         )
 

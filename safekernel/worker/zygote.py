@@ -21,9 +21,10 @@ import socket
 import sys
 from typing import NoReturn
 
+from safekernel.errors import ProtocolError
 from safekernel.runtimes import Runtime, create_runtime, registry
 from safekernel.sandbox import SandboxConfig, inject_failure
-from safekernel.wire.channel import HEADER, decode_from_kernel, encode
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, decode_control, encode, recv_frame
 from safekernel.worker.loop import run_worker
 
 PR_SET_PDEATHSIG = 1
@@ -47,7 +48,8 @@ class Zygote:
                 message = self._recv()
             except TimeoutError:
                 continue
-            except (ConnectionError, OSError, EOFError):
+            except (ConnectionError, OSError, EOFError, ProtocolError):
+                # the kernel is gone, or sent what no kernel sends: nobody is left to serve
                 self.shutdown()
             if message.get("type") == "spawn":
                 self._spawn(message)
@@ -55,18 +57,7 @@ class Zygote:
                 self.shutdown()
 
     def _recv(self) -> dict[str, object]:
-        header = self._recv_exactly(HEADER.size)
-        (length,) = HEADER.unpack(header)
-        return decode_from_kernel(self._recv_exactly(length))
-
-    def _recv_exactly(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.control.recv(size - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
+        return decode_control(recv_frame(self.control, DEFAULT_MAX_FRAME))
 
     def _spawn(self, message: dict[str, object]) -> None:
         config = SandboxConfig.from_wire(message["sandbox"])  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from safekernel.limits import (
     DISPLAY_BYTES,
     JSON_DEPTH,
     Limits,
+    StopKind,
     limit_message,
 )
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, MimeBundle, Runtime
@@ -163,7 +164,7 @@ class LuaRuntime(Runtime):
         if len(data) > room:
             if room > 0:
                 self._sink.stream(_text(name), _text(data[:room]))
-            self._switch.request("output")
+            self._switch.request(StopKind.OUTPUT)
             return
         self._sink.stream(_text(name), _text(data))
 
@@ -196,7 +197,7 @@ class LuaRuntime(Runtime):
         return self._switch.reason is not None
 
     def _request_stop(self, reason: bytes) -> None:
-        self._switch.request(_text(reason))
+        self._switch.request(StopKind(_text(reason)))
 
     def _enter(self, pointer: bytes) -> None:
         self._switch.enter(pointer)
@@ -226,7 +227,7 @@ class LuaRuntime(Runtime):
         low = int.from_bytes(seed[8:16], "little", signed=True)
         self._lua.globals().math.randomseed(high, low)
 
-    def interrupt(self, reason: str) -> None:
+    def interrupt(self, reason: StopKind) -> None:
         self._switch.request(reason)
 
     def sample(self) -> None:
@@ -268,7 +269,7 @@ class LuaRuntime(Runtime):
             or (outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory")
         ):
             self._lua.gccollect()
-            reason = "memory"
+            reason = StopKind.MEMORY
         if reason is not None:
             error = CellError(*limit_message(reason, limits, state_kept=True), [])
             return CellOutcome(None, error, usage=usage, stop=reason)
