@@ -22,7 +22,15 @@ from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
 from safekernel.kernel.zygote import ZygoteProcess
-from safekernel.limits import Limits, parse_size
+from safekernel.limits import (
+    LARGEST_COUNT,
+    MAX_MESSAGES,
+    MAX_TIMEOUT_S,
+    MIB,
+    Ceilings,
+    Limits,
+    parse_size,
+)
 from safekernel.runtimes import registry
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
@@ -104,6 +112,31 @@ class SafeKernel(Kernel):
         "message can reach ~600K, so keep it at 1M or more outside tests.",
     ).tag(config=True)
 
+    # -- ceilings: the most a per-cell magic may ask for (limits.Ceilings) ---------------------
+    max_timeout = Float(
+        MAX_TIMEOUT_S,
+        help="The longest %timeout a cell may ask for, in seconds (never below timeout). Set it "
+        "to the timeout to make the configured time limit a ceiling.",
+    ).tag(config=True)
+    max_memory = Unicode(
+        "",
+        help="The most %memory a cell may ask for, e.g. 512M (never below memory_limit); empty = "
+        "what the workers' address-space cap leaves (memory_limit + 256M for Lua).",
+    ).tag(config=True)
+    max_output = Unicode(
+        "64M", help="The most %output a cell may ask for (never below output_limit)."
+    ).tag(config=True)
+    max_messages = Int(
+        MAX_MESSAGES,
+        help="The most %messages a cell may ask for (never below message_limit).",
+    ).tag(config=True)
+    max_instructions = Int(
+        0,
+        help="The largest %instructions budget a cell may ask for; when set, a cell may not turn "
+        "the budget off with %instructions 0 either. 0 = no ceiling. Set it to the "
+        "instruction_limit to make the configured budget a ceiling.",
+    ).tag(config=True)
+
     runtime = Unicode(
         registry.DEFAULT_RUNTIME,
         help="The language cells are written in: a runtime registered in safekernel/runtimes/ "
@@ -124,6 +157,7 @@ class SafeKernel(Kernel):
         except ConfigError as exc:
             self.log.error("safekernel: %s; using the built-in defaults", exc)
             self.defaults = Limits()
+        self.ceilings = self._ceilings()
         sandbox = SandboxConfig(
             worker_uid=self.worker_uid,
             worker_gid=self.worker_gid,
@@ -155,6 +189,33 @@ class SafeKernel(Kernel):
         except ConfigError as exc:
             self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
             return registry.get(registry.DEFAULT_RUNTIME)
+
+    def _ceilings(self) -> Ceilings:
+        try:
+            memory = parse_size(self.max_memory) if self.max_memory else LARGEST_COUNT
+            if memory > self.memory_ceiling:
+                self.log.warning(
+                    "safekernel: max_memory is above what the workers' address space allows; "
+                    "the ceiling is %dM",
+                    self.memory_ceiling // MIB,
+                )
+            ceilings = Ceilings.around(
+                self.defaults,
+                timeout=self.max_timeout,
+                memory=memory,
+                instructions=self.max_instructions,
+                output=parse_size(self.max_output),
+                messages=self.max_messages,
+            )
+        except ConfigError as exc:
+            # fail closed: a ceiling that cannot be read leaves the configured limits in force
+            self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
+            return Ceilings.around(
+                self.defaults, timeout=0.0, memory=0, output=0, instructions=0, messages=0
+            )
+        if self.max_timeout < self.defaults.timeout:
+            self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
+        return ceilings
 
     def _max_frame(self) -> int:
         try:
@@ -273,7 +334,7 @@ class SafeKernel(Kernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         try:
-            options, body = parse_cell(code, self.defaults)
+            options, body = parse_cell(code, self.defaults, self.ceilings)
             self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
             refused = ExecuteOutcome()
