@@ -75,7 +75,7 @@ JSON_VALUES = 100_000
 #: PENDING_UPDATE_IDS distinct ids at once (updates for more ids are dropped).
 UPDATE_BURST = 100
 UPDATE_INTERVAL_S = 0.1
-PENDING_UPDATE_IDS = 256
+PENDING_UPDATE_IDS = 32
 #: The kernel says once per kind why it refused an output; further refusals of that kind are
 #: only counted, and one summary line at the end of the cell gives the count.
 NOTICES_PER_KIND = 1
