@@ -30,9 +30,14 @@ from safekernel.limits import (
     DEFAULT_POOL_SIZE,
     DEFAULT_REPLAY_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
+    LARGEST_COUNT,
+    MAX_OUTPUT,
+    MAX_TIMEOUT_S,
+    MIB,
     MIN_MAX_FRAME,
     NOBODY,
     STDIN_POLL_S,
+    Ceilings,
     Limits,
     parse_size,
     size_text,
@@ -111,6 +116,28 @@ class SafeKernel(Kernel):
         "message can reach ~600K, so keep it at 1M or more outside tests.",
     ).tag(config=True)
 
+    # -- ceilings: the most a per-cell magic may ask for (limits.Ceilings) ---------------------
+    max_timeout = Float(
+        MAX_TIMEOUT_S,
+        help="The longest %timeout a cell may ask for, in seconds (never below timeout). Set it "
+        "to the timeout to make the configured time limit a ceiling.",
+    ).tag(config=True)
+    max_memory = Unicode(
+        "",
+        help="The most %memory a cell may ask for, e.g. 512M (never below memory_limit); empty = "
+        "what the workers' address-space cap leaves (memory_limit + 256M for Lua).",
+    ).tag(config=True)
+    max_output = Unicode(
+        size_text(MAX_OUTPUT),
+        help="The most %output a cell may ask for (never below output_limit).",
+    ).tag(config=True)
+    max_instructions = Int(
+        0,
+        help="The largest %instructions budget a cell may ask for; when set, a cell may not turn "
+        "the budget off with %instructions 0 either. 0 = no ceiling. Set it to the "
+        "instruction_limit to make the configured budget a ceiling.",
+    ).tag(config=True)
+
     runtime = Unicode(
         registry.DEFAULT_RUNTIME,
         help="The language cells are written in: a runtime registered in safekernel/runtimes/ "
@@ -131,6 +158,7 @@ class SafeKernel(Kernel):
         except ConfigError as exc:
             self.log.error("safekernel: %s; using the built-in defaults", exc)
             self.defaults = Limits()
+        self.ceilings = self._ceilings()
         sandbox = SandboxConfig(
             worker_uid=self.worker_uid,
             worker_gid=self.worker_gid,
@@ -162,6 +190,30 @@ class SafeKernel(Kernel):
         except ConfigError as exc:
             self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
             return registry.get(registry.DEFAULT_RUNTIME)
+
+    def _ceilings(self) -> Ceilings:
+        try:
+            memory = parse_size(self.max_memory) if self.max_memory else LARGEST_COUNT
+            if memory > self.memory_ceiling:
+                self.log.warning(
+                    "safekernel: max_memory is above what the workers' address space allows; "
+                    "the ceiling is %dM",
+                    self.memory_ceiling // MIB,
+                )
+            ceilings = Ceilings.around(
+                self.defaults,
+                timeout=self.max_timeout,
+                memory=memory,
+                instructions=self.max_instructions,
+                output=parse_size(self.max_output),
+            )
+        except ConfigError as exc:
+            # fail closed: a ceiling that cannot be read leaves the configured limits in force
+            self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
+            return Ceilings.around(self.defaults, timeout=0.0, memory=0, output=0, instructions=0)
+        if self.max_timeout < self.defaults.timeout:
+            self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
+        return ceilings
 
     def _max_frame(self) -> int:
         try:
@@ -284,7 +336,7 @@ class SafeKernel(Kernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         try:
-            options, body = parse_cell(code, self.defaults)
+            options, body = parse_cell(code, self.defaults, self.ceilings)
             self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
             refused = ExecuteOutcome()
