@@ -1,6 +1,9 @@
-"""Per-cell limits: plain data shared by the kernel (which sets them) and the worker (which
-enforces the soft ones). The kernel enforces the hard ones itself and never trusts the worker
-to have done so.
+"""Per-cell limits, and every default and timeout of safekernel in one place.
+
+Limits are plain data shared by the kernel (which sets them) and the worker (which enforces the
+soft ones). The kernel enforces the hard ones itself and never trusts the worker to have done
+so. The kernel's options (traitlets) take their defaults from here, and so do the pool, the
+session, the zygote and the worker for every wait and grace period.
 """
 
 from __future__ import annotations
@@ -13,6 +16,58 @@ from typing import Any
 from safekernel.errors import ConfigError
 
 MIB = 1024 * 1024
+
+# -- defaults of the kernel's options (kernel/kernel.py's traitlets read these) -------------
+#: wall-clock seconds a cell may run
+DEFAULT_TIMEOUT_S = 10.0
+#: memory of a worker's runtime state
+DEFAULT_MEMORY = 256 * MIB
+#: instruction budget per cell; 0 = none
+DEFAULT_INSTRUCTIONS = 0
+#: stream output a cell may print before it is stopped
+DEFAULT_OUTPUT = 1 * MIB
+#: messages a cell may make the kernel send to the frontend (see "Floods" below)
+DEFAULT_MESSAGES = 10_000
+#: hardened spare workers kept ready
+DEFAULT_POOL_SIZE = 1
+#: seconds a replay may take in all
+DEFAULT_REPLAY_TIMEOUT_S = 30.0
+#: largest frame either side accepts by default; a worker that sends more is ended
+DEFAULT_MAX_FRAME = 16 * MIB
+#: the smallest cap a kernel may set: output travels in 64 KB batches, so printing always
+#: works; results and error messages (cut at 256 KB each by the runtime) need 1M or more
+MIN_MAX_FRAME = 128 * 1024
+#: uid/gid a worker switches to when the kernel runs as root
+NOBODY = 65534
+#: RLIMIT_CPU backstop of a worker, in seconds over its whole life
+WORKER_CPU_SECONDS = 3600
+#: RLIMIT_NOFILE of a worker: it holds its channel and nothing else
+WORKER_OPEN_FILES = 16
+
+# -- timeouts and grace periods --------------------------------------------------------------
+#: complete / inspect / is_complete: the worker stops its own answer after this ...
+WORKER_REQUEST_TIMEOUT_S = 2.0
+#: ... and the kernel, which gives up and ends the worker, waits a second longer, so an honest
+#: worker that ran out of time still answers (with an error) before it would be ended
+KERNEL_REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S + 1.0
+#: after an interrupt, a worker that has not finished the cell this long later is ended
+INTERRUPT_GRACE_S = 1.0
+#: a worker that has not said "ready" this long after its fork is given up
+READY_TIMEOUT_S = 10.0
+#: a zygote that does not answer a spawn request this long is taken for broken and replaced
+SPAWN_TIMEOUT_S = 10.0
+#: how long a polite shutdown of the zygote may take before SIGKILL
+SHUTDOWN_GRACE_S = 1.0
+#: a claimed spare is replaced this much later while other spares remain (pool)
+REFILL_DELAY_S = 0.02
+#: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
+STDIN_POLL_S = 0.01
+#: the worker batches output into one stream message per this interval
+FLUSH_INTERVAL_S = 0.02
+#: between requests the zygote wakes this often to reap finished workers
+REAP_INTERVAL_S = 1.0
+#: a replayed cell gets at least this much time, or it is not started
+MIN_REPLAY_SLICE_S = 0.05
 
 #: Worker wall-clock limit is the soft one (a hook stops Lua, the state survives); the kernel
 #: kills the worker this long after it, for code stuck inside a C function.
@@ -104,15 +159,15 @@ class Limits:
     """What one cell may use. Zero means "no limit" only where the field says so."""
 
     #: wall-clock seconds for the cell
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT_S
     #: bytes the Lua state may hold (lupa max_memory); the rlimit backstop sits above it
-    memory: int = 256 * MIB
+    memory: int = DEFAULT_MEMORY
     #: Lua VM instructions per cell; 0 = no count hook (a count hook slows Lua ~2.3x)
-    instructions: int = 0
+    instructions: int = DEFAULT_INSTRUCTIONS
     #: bytes of stream output per cell before it is cut
-    output: int = 1 * MIB
+    output: int = DEFAULT_OUTPUT
     #: messages the kernel may send to the frontend for the cell (every kind counts)
-    messages: int = 10_000
+    messages: int = DEFAULT_MESSAGES
 
     def validate(self) -> Limits:
         if not 0 < self.timeout <= LARGEST_TIMEOUT_S:
@@ -145,6 +200,14 @@ class Limits:
             output=int(data["output"]),
             messages=int(data["messages"]),
         )
+
+
+def size_text(size: int) -> str:
+    """`256M`, `1G`, `512K` or a plain count: the form parse_size reads back."""
+    for unit, factor in (("G", 1024 * MIB), ("M", MIB), ("K", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
 
 
 def parse_size(text: str) -> int:

@@ -23,21 +23,31 @@ from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
 from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import (
+    DEFAULT_INSTRUCTIONS,
+    DEFAULT_MAX_FRAME,
+    DEFAULT_MEMORY,
+    DEFAULT_MESSAGES,
+    DEFAULT_OUTPUT,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_REPLAY_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
     LARGEST_COUNT,
     MAX_MESSAGES,
+    MAX_OUTPUT,
     MAX_TIMEOUT_S,
     MIB,
+    MIN_MAX_FRAME,
+    NOBODY,
+    STDIN_POLL_S,
     Ceilings,
     Limits,
     parse_size,
+    size_text,
 )
 from safekernel.runtimes import registry
-from safekernel.sandbox.config import NOBODY, SandboxConfig
+from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 
-#: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
-STDIN_POLL_S = 0.01
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 
@@ -46,28 +56,30 @@ class SafeKernel(Kernel):
     implementation = "safekernel"
     implementation_version = __version__
 
-    timeout = Float(10.0, help="Wall-clock seconds a cell may run (per cell: %timeout).").tag(
-        config=True
-    )
+    timeout = Float(
+        DEFAULT_TIMEOUT_S, help="Wall-clock seconds a cell may run (per cell: %timeout)."
+    ).tag(config=True)
     memory_limit = Unicode(
-        "256M", help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory)."
+        size_text(DEFAULT_MEMORY),
+        help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory).",
     ).tag(config=True)
     instruction_limit = Int(
-        0,
+        DEFAULT_INSTRUCTIONS,
         help="Lua instructions per cell; 0 = no budget. A budget installs a count hook, which "
         "makes Lua about 2x slower (per cell: %instructions).",
     ).tag(config=True)
     output_limit = Unicode(
-        "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
+        size_text(DEFAULT_OUTPUT),
+        help="Stream output a cell may print before it is stopped (per cell: %output).",
     ).tag(config=True)
     message_limit = Int(
-        10_000,
+        DEFAULT_MESSAGES,
         help="Messages a cell may send to the frontend (prints, displays, updates, clears, the "
         "kernel's notices) before it is stopped; updates of one display past the first 100 are "
         "coalesced instead (per cell: %messages).",
     ).tag(config=True)
     pool_size = Int(
-        1,
+        DEFAULT_POOL_SIZE,
         help="Hardened spare workers kept ready beside the session's worker (with isolation=cell "
         "one more: every cell uses its worker up); a spare takes over at once when a worker is "
         "lost and is refilled in the background (0 = start on demand).",
@@ -85,7 +97,7 @@ class SafeKernel(Kernel):
         "variables come back.",
     ).tag(config=True)
     replay_timeout = Float(
-        30.0,
+        DEFAULT_REPLAY_TIMEOUT_S,
         help="Seconds a replay may take in all (each replayed cell also keeps its own limits); "
         "cells past it are not restored.",
     ).tag(config=True)
@@ -106,7 +118,7 @@ class SafeKernel(Kernel):
         "empty = no file access at all.",
     ).tag(config=True)
     max_message_size = Unicode(
-        "16M",
+        size_text(DEFAULT_MAX_FRAME),
         help="Largest message a worker may send (e.g. 16M, at least 128K); a worker that sends a "
         "larger one is ended and replaced. Output is sent in 64K pieces; a result or error "
         "message can reach ~600K, so keep it at 1M or more outside tests.",
@@ -124,7 +136,8 @@ class SafeKernel(Kernel):
         "what the workers' address-space cap leaves (memory_limit + 256M for Lua).",
     ).tag(config=True)
     max_output = Unicode(
-        "64M", help="The most %output a cell may ask for (never below output_limit)."
+        size_text(MAX_OUTPUT),
+        help="The most %output a cell may ask for (never below output_limit).",
     ).tag(config=True)
     max_messages = Int(
         MAX_MESSAGES,
@@ -221,10 +234,15 @@ class SafeKernel(Kernel):
         try:
             size = parse_size(self.max_message_size)
         except ConfigError as exc:
-            self.log.error("safekernel: max_message_size: %s; using 16M", exc)
+            self.log.error(
+                "safekernel: max_message_size: %s; using %s", exc, size_text(DEFAULT_MAX_FRAME)
+            )
             return DEFAULT_MAX_FRAME
         if size < MIN_MAX_FRAME:
-            self.log.error("safekernel: max_message_size must be at least 128K; using 128K")
+            minimum = size_text(MIN_MAX_FRAME)
+            self.log.error(
+                "safekernel: max_message_size must be at least %s; using %s", minimum, minimum
+            )
             return MIN_MAX_FRAME
         return size
 

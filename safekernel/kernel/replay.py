@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits
+from safekernel.limits import MIN_REPLAY_SLICE_S, Limits
 from safekernel.wire.events import Frontend
 
 #: replayed code kept per session; past this, later cells are not logged (and so not restored)
 MAX_LOG_BYTES = 8 * 1024 * 1024
-#: a replayed cell gets at least this much time, or it is not started
-MIN_REPLAY_SLICE_S = 0.05
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,16 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits, StopKind
+from safekernel.limits import FLUSH_INTERVAL_S, WORKER_REQUEST_TIMEOUT_S, Limits, StopKind
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
 from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 from safekernel.wire.channel import BlockingChannel, Message
 
-#: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
-FLUSH_INTERVAL_S = 0.02
+#: output is batched into one stream message per FLUSH_INTERVAL_S (or per MAX_BATCH bytes)
 MAX_BATCH = 64 * 1024
-#: complete / inspect / is_complete get this long before the watchdog stops them
-REQUEST_TIMEOUT_S = 2.0
+#: complete / inspect / is_complete get this long before the watchdog stops them (the kernel
+#: waits longer: limits.KERNEL_REQUEST_TIMEOUT_S)
+REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S
 #: why the kernel may stop a cell (its `interrupt` message says which; the error names it)
 KERNEL_STOP_REASONS = frozenset(
     {StopKind.INTERRUPT, StopKind.OUTPUT, StopKind.MESSAGES, StopKind.DISPLAY}
