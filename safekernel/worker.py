@@ -28,7 +28,7 @@ from safekernel.sandbox import SandboxConfig, confine
 FLUSH_INTERVAL_S = 0.02
 MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
-REQUEST_TIMEOUT_S = 2.0
+REQUEST_TIMEOUT_S = 1.0
 
 
 class Outbox:
