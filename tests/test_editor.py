@@ -208,3 +208,11 @@ def test_is_complete_of_huge_input_is_unknown(kernel: Kernel) -> None:
     code = "x = 1\n" * 400_000
     assert reply(kernel, kernel.kc.is_complete(code)) == {"status": "unknown"}
     assert kernel.run("return 6 * 7").result == "42"
+
+
+def test_completing_a_table_with_many_keys_keeps_the_session(kernel: Kernel) -> None:
+    kernel.run("many = {}\nfor i = 1, 100000 do many['k' .. i] = i end\nkept_after_complete = 7")
+    content = complete(kernel, "many.k")
+    assert content["status"] == "ok"
+    assert 0 < len(content["matches"]) <= 1000
+    assert kernel.run("kept_after_complete").result == "7"

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 
 import lupa.lua54
 
+from safekernel.limits import StopKind
+
 LUA_MASKCOUNT = 1 << 3
 
 _lua = ctypes.CDLL(lupa.lua54.__file__)
@@ -59,7 +61,7 @@ class StopSwitch:
         self._threads: list[int] = []
         self._armed = False
         self._count = 0
-        self.reason: str | None = None
+        self.reason: StopKind | None = None
 
     @contextmanager
     def armed(self, count: int) -> Iterator[None]:
@@ -82,7 +84,7 @@ class StopSwitch:
         with self._lock:
             return sum(1 for state in self._threads if state)
 
-    def request(self, reason: str) -> None:
+    def request(self, reason: StopKind) -> None:
         """Stop the running cell (any thread). The first reason wins; idle requests are dropped."""
         with self._lock:
             if not self._armed or self.reason is not None:
