@@ -34,7 +34,7 @@ class SafeKernelApp(IPKernelApp):
         ZMQ's default high-water mark (1000 messages per subscriber) made the socket drop
         messages silently once a client fell behind, and it drops the newest: the very ones
         that end the cell, and the client hung waiting for them. The backlog is bounded by
-        each cell's budget instead (Limits.messages and the byte limits, see iopub.py).
+        each cell's budget instead (Limits.messages and the byte limits, see budget.py).
         """
         # the context's default option applies to the sockets made from here on: IOPub and
         # the IOPub thread's inproc pipes (which then queue rather than block the main thread)

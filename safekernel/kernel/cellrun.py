@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from safekernel.errors import SafeKernelError
 from safekernel.kernel.outputs import OutputCheck
 from safekernel.limits import HARD_KILL_GRACE_S, KERNEL_LAG_ALLOWANCE, Limits, StopKind
+from safekernel.wire.events import CellError, CellOutcome
 
 #: the stop kinds whose error is a limit's message (limits.limit_message)
 LIMIT_STOPS = frozenset(
@@ -16,15 +17,24 @@ LIMIT_STOPS = frozenset(
 
 
 @dataclass
-class ExecuteOutcome:
-    status: str = "ok"
-    ename: str = ""
-    evalue: str = ""
-    traceback: list[str] = field(default_factory=list)
-    usage: dict[str, float] = field(default_factory=dict)
-    #: how the cell ended and what became of the session's variables (see verdict.py)
+class ExecuteOutcome(CellOutcome):
+    """A cell's outcome as the kernel knows it: the worker's, plus how the cell ended in one
+    word and what became of the session's variables (see verdict.py)."""
+
     verdict: str = "ok"
     state: str = "kept"
+
+    @property
+    def ename(self) -> str:
+        return self.error.ename if self.error else ""
+
+    @property
+    def evalue(self) -> str:
+        return self.error.evalue if self.error else ""
+
+    @property
+    def traceback(self) -> list[str]:
+        return self.error.traceback if self.error else []
 
     def fail(
         self,
@@ -33,8 +43,8 @@ class ExecuteOutcome:
         traceback: list[str] | None = None,
         verdict: str = "error",
     ) -> None:
-        self.status, self.ename, self.evalue, self.verdict = "error", ename, evalue, verdict
-        self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
+        lines = traceback if traceback is not None else [f"{ename}: {evalue}"]
+        self.error, self.verdict = CellError(ename, evalue, lines), verdict
 
 
 class CellRun:

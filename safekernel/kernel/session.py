@@ -17,8 +17,8 @@ import threading
 from typing import Any
 
 from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
+from safekernel.kernel.budget import CellOutput
 from safekernel.kernel.cellrun import LIMIT_STOPS, CellRun, ExecuteOutcome, HardStop
-from safekernel.kernel.iopub import CellOutput
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.outputs import Refused, metadata
 from safekernel.kernel.pool import Pool, WorkerHandle
