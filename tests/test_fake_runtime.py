@@ -16,8 +16,9 @@ import psutil
 import pytest
 
 from safekernel.kernel.magics import parse_cell
-from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.pool import Pool
 from safekernel.kernel.session import Session
+from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import Limits
 from safekernel.sandbox.config import SandboxConfig
 from tests.conftest import Kernel, start_kernel, wait_gone, zygotes

@@ -4,7 +4,6 @@ events into IOPub messages. User code never runs in this process.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from typing import Any
 
@@ -16,19 +15,36 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 from safekernel import __version__
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.kernel.cellrun import ExecuteOutcome
+from safekernel.kernel.iopub import IOPubFrontend
 from safekernel.kernel.magics import parse_cell
-from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.pool import Pool
 from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
-from safekernel.limits import Limits, parse_size
+from safekernel.kernel.zygote import ZygoteProcess
+from safekernel.limits import (
+    DEFAULT_INSTRUCTIONS,
+    DEFAULT_MAX_FRAME,
+    DEFAULT_MEMORY,
+    DEFAULT_OUTPUT,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_REPLAY_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
+    LARGEST_COUNT,
+    MAX_OUTPUT,
+    MAX_TIMEOUT_S,
+    MIB,
+    MIN_MAX_FRAME,
+    NOBODY,
+    Ceilings,
+    Limits,
+    parse_size,
+    size_text,
+)
 from safekernel.runtimes import registry
-from safekernel.sandbox.config import NOBODY, SandboxConfig
+from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 
-#: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
-STDIN_POLL_S = 0.01
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 
@@ -37,22 +53,24 @@ class SafeKernel(Kernel):
     implementation = "safekernel"
     implementation_version = __version__
 
-    timeout = Float(10.0, help="Wall-clock seconds a cell may run (per cell: %timeout).").tag(
-        config=True
-    )
+    timeout = Float(
+        DEFAULT_TIMEOUT_S, help="Wall-clock seconds a cell may run (per cell: %timeout)."
+    ).tag(config=True)
     memory_limit = Unicode(
-        "256M", help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory)."
+        size_text(DEFAULT_MEMORY),
+        help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory).",
     ).tag(config=True)
     instruction_limit = Int(
-        0,
+        DEFAULT_INSTRUCTIONS,
         help="Lua instructions per cell; 0 = no budget. A budget installs a count hook, which "
         "makes Lua about 2x slower (per cell: %instructions).",
     ).tag(config=True)
     output_limit = Unicode(
-        "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
+        size_text(DEFAULT_OUTPUT),
+        help="Stream output a cell may print before it is stopped (per cell: %output).",
     ).tag(config=True)
     pool_size = Int(
-        1,
+        DEFAULT_POOL_SIZE,
         help="Hardened spare workers kept ready beside the session's worker (with isolation=cell "
         "one more: every cell uses its worker up); a spare takes over at once when a worker is "
         "lost and is refilled in the background (0 = start on demand).",
@@ -70,7 +88,7 @@ class SafeKernel(Kernel):
         "variables come back.",
     ).tag(config=True)
     replay_timeout = Float(
-        30.0,
+        DEFAULT_REPLAY_TIMEOUT_S,
         help="Seconds a replay may take in all (each replayed cell also keeps its own limits); "
         "cells past it are not restored.",
     ).tag(config=True)
@@ -91,10 +109,32 @@ class SafeKernel(Kernel):
         "empty = no file access at all.",
     ).tag(config=True)
     max_message_size = Unicode(
-        "16M",
+        size_text(DEFAULT_MAX_FRAME),
         help="Largest message a worker may send (e.g. 16M, at least 128K); a worker that sends a "
         "larger one is ended and replaced. Output is sent in 64K pieces; a result or error "
         "message can reach ~600K, so keep it at 1M or more outside tests.",
+    ).tag(config=True)
+
+    # -- ceilings: the most a per-cell magic may ask for (limits.Ceilings) ---------------------
+    max_timeout = Float(
+        MAX_TIMEOUT_S,
+        help="The longest %timeout a cell may ask for, in seconds (never below timeout). Set it "
+        "to the timeout to make the configured time limit a ceiling.",
+    ).tag(config=True)
+    max_memory = Unicode(
+        "",
+        help="The most %memory a cell may ask for, e.g. 512M (never below memory_limit); empty = "
+        "what the workers' address-space cap leaves (memory_limit + 256M for Lua).",
+    ).tag(config=True)
+    max_output = Unicode(
+        size_text(MAX_OUTPUT),
+        help="The most %output a cell may ask for (never below output_limit).",
+    ).tag(config=True)
+    max_instructions = Int(
+        0,
+        help="The largest %instructions budget a cell may ask for; when set, a cell may not turn "
+        "the budget off with %instructions 0 either. 0 = no ceiling. Set it to the "
+        "instruction_limit to make the configured budget a ceiling.",
     ).tag(config=True)
 
     runtime = Unicode(
@@ -117,6 +157,7 @@ class SafeKernel(Kernel):
         except ConfigError as exc:
             self.log.error("safekernel: %s; using the built-in defaults", exc)
             self.defaults = Limits()
+        self.ceilings = self._ceilings()
         sandbox = SandboxConfig(
             worker_uid=self.worker_uid,
             worker_gid=self.worker_gid,
@@ -149,14 +190,43 @@ class SafeKernel(Kernel):
             self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
             return registry.get(registry.DEFAULT_RUNTIME)
 
+    def _ceilings(self) -> Ceilings:
+        try:
+            memory = parse_size(self.max_memory) if self.max_memory else LARGEST_COUNT
+            if memory > self.memory_ceiling:
+                self.log.warning(
+                    "safekernel: max_memory is above what the workers' address space allows; "
+                    "the ceiling is %dM",
+                    self.memory_ceiling // MIB,
+                )
+            ceilings = Ceilings.around(
+                self.defaults,
+                timeout=self.max_timeout,
+                memory=memory,
+                instructions=self.max_instructions,
+                output=parse_size(self.max_output),
+            )
+        except ConfigError as exc:
+            # fail closed: a ceiling that cannot be read leaves the configured limits in force
+            self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
+            return Ceilings.around(self.defaults, timeout=0.0, memory=0, output=0, instructions=0)
+        if self.max_timeout < self.defaults.timeout:
+            self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
+        return ceilings
+
     def _max_frame(self) -> int:
         try:
             size = parse_size(self.max_message_size)
         except ConfigError as exc:
-            self.log.error("safekernel: max_message_size: %s; using 16M", exc)
+            self.log.error(
+                "safekernel: max_message_size: %s; using %s", exc, size_text(DEFAULT_MAX_FRAME)
+            )
             return DEFAULT_MAX_FRAME
         if size < MIN_MAX_FRAME:
-            self.log.error("safekernel: max_message_size must be at least 128K; using 128K")
+            minimum = size_text(MIN_MAX_FRAME)
+            self.log.error(
+                "safekernel: max_message_size must be at least %s; using %s", minimum, minimum
+            )
             return MIN_MAX_FRAME
         return size
 
@@ -265,7 +335,7 @@ class SafeKernel(Kernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         try:
-            options, body = parse_cell(code, self.defaults)
+            options, body = parse_cell(code, self.defaults, self.ceilings)
             self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
             refused = ExecuteOutcome()
@@ -276,7 +346,7 @@ class SafeKernel(Kernel):
             reply = self._reply_ok(ExecuteOutcome())
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
-        frontend = _IOPubFrontend(self, silent, allow_stdin)
+        frontend = IOPubFrontend(self, silent, allow_stdin)
         for command in options.commands:
             self._run_command(command, frontend)
         if not body.strip():
@@ -309,7 +379,7 @@ class SafeKernel(Kernel):
                 "--SafeKernel.memory_limit for more"
             )
 
-    def _run_command(self, command: str, frontend: _IOPubFrontend) -> None:
+    def _run_command(self, command: str, frontend: IOPubFrontend) -> None:
         if command == "sandbox":
             frontend.stream("stdout", self._sandbox_report())
         elif command == "reset":
@@ -424,68 +494,3 @@ class SafeKernel(Kernel):
 
 def _layer_word(layer: LayerStatus) -> str:
     return f"{layer.name} {'on' if layer.active else layer.state.value.upper()}"
-
-
-class _IOPubFrontend:
-    """Session events → IOPub messages (the Session's Frontend)."""
-
-    def __init__(self, kernel: SafeKernel, silent: bool, allow_stdin: bool) -> None:
-        self.kernel = kernel
-        self.silent = silent
-        self.allow_stdin = allow_stdin
-
-    def _send(self, msg_type: str, content: dict[str, Any]) -> None:
-        if not self.silent:
-            self.kernel.send_response(self.kernel.iopub_socket, msg_type, content)
-
-    def stream(self, name: str, text: str) -> None:
-        self._send("stream", {"name": name, "text": text})
-
-    def display(
-        self, data: dict[str, Any], metadata: dict[str, Any], display_id: str | None, update: bool
-    ) -> None:
-        content: dict[str, Any] = {"data": data, "metadata": metadata}
-        if display_id is not None:
-            content["transient"] = {"display_id": display_id}
-        self._send("update_display_data" if update and display_id else "display_data", content)
-
-    def clear_output(self, wait: bool) -> None:
-        self._send("clear_output", {"wait": wait})
-
-    def result(self, data: dict[str, Any]) -> None:
-        self._send(
-            "execute_result",
-            {"execution_count": self.kernel.execution_count, "data": data, "metadata": {}},
-        )
-
-    async def input(self, prompt: str, password: bool) -> str | None:
-        """Ask the frontend over the stdin channel; cancellable (an interrupt cancels it).
-
-        ipykernel's own raw_input blocks a thread until the user answers, so an interrupt
-        could not end the cell; this polls the stdin socket from the event loop instead.
-        """
-        if not self.allow_stdin:
-            return None
-        kernel = self.kernel
-        assert kernel.session is not None
-        stdin = kernel.stdin_socket
-        while stdin.poll(0):  # drop stale replies (to an earlier, interrupted request)
-            stdin.recv_multipart()
-        ident = kernel._get_shell_context_var(kernel._shell_parent_ident)
-        kernel.session.send(
-            stdin,
-            "input_request",
-            {"prompt": prompt, "password": password},
-            kernel.get_parent("shell"),
-            ident=ident,
-        )
-        while True:
-            while stdin.poll(0):
-                _, reply = kernel.session.recv(stdin)
-                if reply is None or reply.get("msg_type") != "input_reply":
-                    continue
-                value = reply.get("content", {}).get("value")
-                if not isinstance(value, str) or value == "\x04":  # EOF
-                    return None
-                return value
-            await asyncio.sleep(STDIN_POLL_S)

@@ -31,17 +31,22 @@ from safekernel.kernel.replay import (
 )
 from safekernel.kernel.usage import parse_usage
 from safekernel.kernel.verdict import Replacements, verdict_for_stop
-from safekernel.limits import Limits, StopKind, limit_message
+from safekernel.limits import (
+    DEFAULT_REPLAY_TIMEOUT_S,
+    INTERRUPT_GRACE_S,
+    KERNEL_REQUEST_TIMEOUT_S,
+    Limits,
+    StopKind,
+    limit_message,
+)
 from safekernel.sandbox.report import LayerStatus
 from safekernel.wire.events import Frontend
 from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
-#: after an interrupt, a worker that has not finished the cell this long later is ended
-INTERRUPT_GRACE_S = 1.0
 #: complete / inspect / is_complete must answer within this (the worker stops itself sooner)
-REQUEST_TIMEOUT_S = 3.0
+REQUEST_TIMEOUT_S = KERNEL_REQUEST_TIMEOUT_S
 #: longest answer to input() passed to the worker (a paste of a whole book is cut here)
 MAX_INPUT_CHARS = 1024 * 1024
 
@@ -55,7 +60,7 @@ class Session:
         log: logging.Logger,
         *,
         replay_on_reset: bool = False,
-        replay_timeout: float = 30.0,
+        replay_timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
     ) -> None:
         self.pool = pool
         self.defaults = defaults

@@ -19,16 +19,17 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits, StopKind
+from safekernel.limits import FLUSH_INTERVAL_S, WORKER_REQUEST_TIMEOUT_S, Limits, StopKind
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
 from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 from safekernel.wire.channel import BlockingChannel, Message
+from safekernel.wire.events import EventSink
 
-#: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
-FLUSH_INTERVAL_S = 0.02
+#: output is batched into one stream message per FLUSH_INTERVAL_S (or per MAX_BATCH bytes)
 MAX_BATCH = 64 * 1024
-#: complete / inspect / is_complete get this long before the watchdog stops them
-REQUEST_TIMEOUT_S = 2.0
+#: complete / inspect / is_complete get this long before the watchdog stops them (the kernel
+#: waits longer: limits.KERNEL_REQUEST_TIMEOUT_S)
+REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S
 #: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
 EXIT_LAYER_FAILED = 72
 #: completions sent back at most (the kernel shows as many; a table with a million keys must
@@ -120,7 +121,7 @@ class Watchdog:
                 self._runtime.interrupt(StopKind.TIME)
 
 
-class Sink:
+class Sink(EventSink):
     """The runtime's EventSink: turns side effects into channel messages."""
 
     def __init__(self, outbox: Outbox, inbox: queue.Queue[Message], watchdog: Watchdog) -> None:
