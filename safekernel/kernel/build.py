@@ -94,6 +94,7 @@ def default_limits(options: SafeKernel) -> Limits:
         memory=parse_size(options.memory_limit),
         instructions=options.instruction_limit,
         output=parse_size(options.output_limit),
+        messages=options.message_limit,
     ).validate()
 
 
@@ -113,11 +114,14 @@ def ceilings_for(options: SafeKernel, defaults: Limits, memory_cap: int) -> Ceil
             memory=memory,
             instructions=options.max_instructions,
             output=parse_size(options.max_output),
+            messages=options.max_messages,
         )
     except ConfigError as exc:
         # fail closed: a ceiling that cannot be read leaves the configured limits in force
         log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
-        return Ceilings.around(defaults, timeout=0.0, memory=0, output=0, instructions=0)
+        return Ceilings.around(
+            defaults, timeout=0.0, memory=0, output=0, instructions=0, messages=0
+        )
     if options.max_timeout < defaults.timeout:
         log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
     return ceilings

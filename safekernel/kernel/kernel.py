@@ -26,10 +26,12 @@ from safekernel.limits import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MAX_FRAME,
     DEFAULT_MEMORY,
+    DEFAULT_MESSAGES,
     DEFAULT_OUTPUT,
     DEFAULT_POOL_SIZE,
     DEFAULT_REPLAY_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
+    MAX_MESSAGES,
     MAX_OUTPUT,
     MAX_TIMEOUT_S,
     NOBODY,
@@ -61,6 +63,12 @@ class SafeKernel(Kernel):
     output_limit = Unicode(
         size_text(DEFAULT_OUTPUT),
         help="Stream output a cell may print before it is stopped (per cell: %output).",
+    ).tag(config=True)
+    message_limit = Int(
+        DEFAULT_MESSAGES,
+        help="Messages a cell may send to the frontend (prints, displays, updates, clears, the "
+        "kernel's notices) before it is stopped; updates of one display past the first 100 are "
+        "coalesced instead (per cell: %messages).",
     ).tag(config=True)
     pool_size = Int(
         DEFAULT_POOL_SIZE,
@@ -122,6 +130,10 @@ class SafeKernel(Kernel):
     max_output = Unicode(
         size_text(MAX_OUTPUT),
         help="The most %output a cell may ask for (never below output_limit).",
+    ).tag(config=True)
+    max_messages = Int(
+        MAX_MESSAGES,
+        help="The most %messages a cell may ask for (never below message_limit).",
     ).tag(config=True)
     max_instructions = Int(
         0,
@@ -249,7 +261,9 @@ class SafeKernel(Kernel):
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
         frontend = IOPubFrontend(self, silent, allow_stdin)
-        for command in options.commands:
+        # each command once, however often the cell names it: its output is not the cell's
+        # (nothing counts it), so a cell of a million `%sandbox` lines must not be a flood
+        for command in dict.fromkeys(options.commands):
             self._run_command(command, frontend)
         if not body.strip():
             return self._reply_ok(ExecuteOutcome())
