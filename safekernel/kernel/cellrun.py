@@ -7,8 +7,13 @@ from dataclasses import dataclass
 
 from safekernel.errors import SafeKernelError
 from safekernel.kernel.outputs import OutputCheck
-from safekernel.limits import HARD_KILL_GRACE_S, Limits, StopKind
+from safekernel.limits import HARD_KILL_GRACE_S, KERNEL_LAG_ALLOWANCE, Limits, StopKind
 from safekernel.wire.events import CellError, CellOutcome
+
+#: the stop kinds whose error is a limit's message (limits.limit_message)
+LIMIT_STOPS = frozenset(
+    {StopKind.TIME, StopKind.INTERRUPT, StopKind.OUTPUT, StopKind.MESSAGES, StopKind.DISPLAY}
+)
 
 
 @dataclass
@@ -52,8 +57,8 @@ class CellRun:
         self.request_id = request_id
         self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
         self.interrupt_deadline: float | None = None
-        self.output_bytes = 0
-        self.output_cut = False
+        #: seconds the kernel's deadline was pushed back for the kernel's own work
+        self.lag = 0.0
         self.outputs = OutputCheck()
         self.interrupted = asyncio.Event()
         #: the cell has sent something on to the frontend (so running it again would show it twice)
@@ -61,6 +66,20 @@ class CellRun:
         #: why the kernel killed the worker mid-cell (an interrupt, the output cap), if it did
         self.stopped_by: StopKind | None = None
         self.stop_reason = StopKind.INTERRUPT
+
+    def pause(self, seconds: float) -> None:
+        """The worker's clock stood still this long (an input() the kernel answered)."""
+        self.deadline += seconds
+
+    def charge_lag(self, seconds: float) -> None:
+        """The kernel spent `seconds` on the cell's output while the worker waited for it to
+        read on: the worker's soft stop and its `done` arrive that much later, so the hard
+        deadline moves too (within KERNEL_LAG_ALLOWANCE of the timeout: a worker cannot
+        buy itself unbounded time, since its output is bounded too)."""
+        allowance = KERNEL_LAG_ALLOWANCE * self.limits.timeout - self.lag
+        extra = min(seconds, max(0.0, allowance))
+        self.lag += extra
+        self.deadline += extra
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -90,5 +109,7 @@ class HardStop(SafeKernelError):
             StopKind.TIME: "time limit",
             StopKind.INTERRUPT: "interrupted",
             StopKind.OUTPUT: "output limit",
+            StopKind.MESSAGES: "output limit",
+            StopKind.DISPLAY: "output limit",
             StopKind.CRASH: "the worker crashed",
         }.get(self.kind, f"the worker misbehaved: {self.detail}")

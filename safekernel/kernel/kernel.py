@@ -1,5 +1,6 @@
 """The Jupyter protocol, and nothing else: translate requests into Session calls and Session
-events into IOPub messages. User code never runs in this process.
+events into IOPub messages (iopub.py). User code never runs in this process. What the options
+build when the kernel starts (limits, ceilings, the session, pool and zygote) is in build.py.
 """
 
 from __future__ import annotations
@@ -15,35 +16,29 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
 from safekernel.errors import ConfigError, SafeKernelError
+from safekernel.kernel.build import build, memory_ceiling
 from safekernel.kernel.cellrun import ExecuteOutcome
 from safekernel.kernel.iopub import IOPubFrontend
 from safekernel.kernel.magics import parse_cell
-from safekernel.kernel.pool import Pool
 from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
-from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MAX_FRAME,
     DEFAULT_MEMORY,
+    DEFAULT_MESSAGES,
     DEFAULT_OUTPUT,
     DEFAULT_POOL_SIZE,
     DEFAULT_REPLAY_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
-    LARGEST_COUNT,
+    MAX_MESSAGES,
     MAX_OUTPUT,
     MAX_TIMEOUT_S,
-    MIB,
-    MIN_MAX_FRAME,
     NOBODY,
-    Ceilings,
-    Limits,
-    parse_size,
     size_text,
 )
 from safekernel.runtimes import registry
-from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerStatus
 
 #: longest continuation indent passed on from a worker's is_complete
@@ -74,6 +69,12 @@ class SafeKernel(Kernel):
     output_limit = Unicode(
         size_text(DEFAULT_OUTPUT),
         help="Stream output a cell may print before it is stopped (per cell: %output).",
+    ).tag(config=True)
+    message_limit = Int(
+        DEFAULT_MESSAGES,
+        help="Messages a cell may send to the frontend (prints, displays, updates, clears, the "
+        "kernel's notices) before it is stopped; updates of one display past the first 100 are "
+        "coalesced instead (per cell: %messages).",
     ).tag(config=True)
     pool_size = Int(
         DEFAULT_POOL_SIZE,
@@ -136,6 +137,10 @@ class SafeKernel(Kernel):
         size_text(MAX_OUTPUT),
         help="The most %output a cell may ask for (never below output_limit).",
     ).tag(config=True)
+    max_messages = Int(
+        MAX_MESSAGES,
+        help="The most %messages a cell may ask for (never below message_limit).",
+    ).tag(config=True)
     max_instructions = Int(
         0,
         help="The largest %instructions budget a cell may ask for; when set, a cell may not turn "
@@ -153,104 +158,13 @@ class SafeKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.entry = self._runtime_entry()
+        built = build(self)
+        self.entry, self.defaults, self.ceilings = built.entry, built.defaults, built.ceilings
         self.language_info = dict(self.entry.language_info)
+        self.notebook = built.session
         # every request is checked in one place before a handler sees it (requests.py)
         self.gate = RequestGate(self, self.log)
         self.gate.install()
-        try:
-            self.defaults = self._default_limits()
-        except ConfigError as exc:
-            self.log.error("safekernel: %s; using the built-in defaults", exc)
-            self.defaults = Limits()
-        self.ceilings = self._ceilings()
-        sandbox = SandboxConfig(
-            worker_uid=self.worker_uid,
-            worker_gid=self.worker_gid,
-            data_dir=self.data_dir or None,
-            address_space=self.defaults.memory + self.entry.address_space_headroom,
-            extra_syscalls=tuple(self.entry.extra_syscalls),
-        )
-        zygote = ZygoteProcess(self.entry.name, self.log, max_frame=self._max_frame())
-        pool = Pool(
-            zygote=zygote,
-            sandbox=sandbox,
-            memory=self.defaults.memory,
-            size=self._spares_wanted(),
-            require_all_layers=self.require_all_layers,
-            log=self.log,
-        )
-        self.notebook = Session(
-            pool,
-            self.defaults,
-            self.isolation,
-            self.log,
-            replay_on_reset=self.replay_on_reset,
-            replay_timeout=max(0.0, self.replay_timeout),
-        )
-
-    def _runtime_entry(self) -> registry.RuntimeEntry:
-        try:
-            return registry.get(self.runtime)
-        except ConfigError as exc:
-            self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
-            return registry.get(registry.DEFAULT_RUNTIME)
-
-    def _ceilings(self) -> Ceilings:
-        try:
-            memory = parse_size(self.max_memory) if self.max_memory else LARGEST_COUNT
-            if memory > self.memory_ceiling:
-                self.log.warning(
-                    "safekernel: max_memory is above what the workers' address space allows; "
-                    "the ceiling is %dM",
-                    self.memory_ceiling // MIB,
-                )
-            ceilings = Ceilings.around(
-                self.defaults,
-                timeout=self.max_timeout,
-                memory=memory,
-                instructions=self.max_instructions,
-                output=parse_size(self.max_output),
-            )
-        except ConfigError as exc:
-            # fail closed: a ceiling that cannot be read leaves the configured limits in force
-            self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
-            return Ceilings.around(self.defaults, timeout=0.0, memory=0, output=0, instructions=0)
-        if self.max_timeout < self.defaults.timeout:
-            self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
-        return ceilings
-
-    def _max_frame(self) -> int:
-        try:
-            size = parse_size(self.max_message_size)
-        except ConfigError as exc:
-            self.log.error(
-                "safekernel: max_message_size: %s; using %s", exc, size_text(DEFAULT_MAX_FRAME)
-            )
-            return DEFAULT_MAX_FRAME
-        if size < MIN_MAX_FRAME:
-            minimum = size_text(MIN_MAX_FRAME)
-            self.log.error(
-                "safekernel: max_message_size must be at least %s; using %s", minimum, minimum
-            )
-            return MIN_MAX_FRAME
-        return size
-
-    def _spares_wanted(self) -> int:
-        # In cell isolation the worker that runs a cell is spent by it, where the session's
-        # worker is kept: one more spare keeps as many workers ready as in session mode, so a
-        # cell does not wait for the one forked for it (measured on 2 busy cores: a trivial
-        # cell in cell isolation 6.2 ms with one spare, 5.0 ms with two).
-        extra = 1 if self.isolation == "cell" else 0
-        return max(0, self.pool_size) + extra
-
-    def _default_limits(self) -> Limits:
-        return Limits(
-            timeout=self.timeout,
-            memory=parse_size(self.memory_limit),
-            instructions=self.instruction_limit,
-            output=parse_size(self.output_limit),
-        ).validate()
 
     @property
     def _session(self) -> Session:
@@ -357,7 +271,9 @@ class SafeKernel(Kernel):
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
         frontend = IOPubFrontend(self, silent, allow_stdin)
-        for command in options.commands:
+        # each command once, however often the cell names it: its output is not the cell's
+        # (nothing counts it), so a cell of a million `%sandbox` lines must not be a flood
+        for command in dict.fromkeys(options.commands):
             self._run_command(command, frontend)
         if not body.strip():
             if not options.commands and code.strip():
@@ -385,8 +301,7 @@ class SafeKernel(Kernel):
     @property
     def memory_ceiling(self) -> int:
         """The most memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
-        entry = self.entry
-        return self.defaults.memory + entry.address_space_headroom - entry.interpreter_address_space
+        return memory_ceiling(self.defaults, self.entry)
 
     def _check_memory_ceiling(self, memory: int) -> None:
         ceiling = self.memory_ceiling
