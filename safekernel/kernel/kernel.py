@@ -5,6 +5,7 @@ build when the kernel starts (limits, ceilings, the session, pool and zygote) is
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import Any
 
@@ -40,6 +41,11 @@ from safekernel.limits import (
 from safekernel.runtimes import registry
 from safekernel.sandbox.report import LayerStatus
 
+#: longest continuation indent passed on from a worker's is_complete
+MAX_INDENT = 80
+#: `string.format?`, `json.decode??`, `?plot.line`: help, as in IPython
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*"
+_HELP = re.compile(rf"({_DOTTED})\?\??|\?\??({_DOTTED})")
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 
@@ -255,6 +261,10 @@ class SafeKernel(Kernel):
             refused = ExecuteOutcome()
             refused.fail("UsageError", str(exc), verdict="refused")
             return self._reply_error(refused, silent)
+        help_name = _help_request(body)
+        if help_name is not None and not options.commands:
+            marks = body.strip()
+            return await self._help(help_name, "??" in (marks[:2], marks[-2:]), silent)
         if code.strip() in EXIT_COMMANDS:
             # as IPython does: the console (or any frontend that honours it) exits
             reply = self._reply_ok(ExecuteOutcome())
@@ -266,6 +276,14 @@ class SafeKernel(Kernel):
         for command in dict.fromkeys(options.commands):
             self._run_command(command, frontend)
         if not body.strip():
+            if not options.commands and code.strip():
+                # `%timeout 1` alone: it would apply to this empty cell and then be gone
+                frontend.stream(
+                    "stderr",
+                    "safekernel: this cell holds only magics and no code, so nothing ran and "
+                    "they applied to nothing; a magic belongs on the first lines of the cell "
+                    "it is for (e.g. `%timeout 30` then the code, in one cell)\n",
+                )
             return self._reply_ok(ExecuteOutcome())
         try:
             outcome = await self._session.execute(body, options, frontend, self.execution_count)
@@ -389,11 +407,41 @@ class SafeKernel(Kernel):
         }
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
-        content = await self._session.request("is_complete", code=code)
+        try:
+            options, body = parse_cell(code, self.defaults, self.ceilings)
+        except ConfigError:
+            # the console runs it, and the cell's reply says what is wrong with the magic
+            return {"status": "invalid"}
+        if not body.strip() and code.strip():
+            if options.commands:
+                return {"status": "complete"}
+            # only limit magics so far: they are for the code that follows, so wait for it
+            return {"status": "incomplete", "indent": ""}
+        if _help_request(body) is not None:
+            return {"status": "complete"}
+        content = await self._session.request("is_complete", code=body)
         status = content.get("status")
         if status not in ("complete", "incomplete", "invalid"):
             return {"status": "unknown"}
-        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+        indent = content.get("indent")
+        if not isinstance(indent, str) or len(indent) > MAX_INDENT or indent.strip(" "):
+            indent = "  "
+        return {"status": status, "indent": indent if status == "incomplete" else ""}
+
+    async def _help(self, name: str, detail: bool, silent: bool) -> dict[str, Any]:
+        """`name?` / `name??` as a cell: the inspect doc, paged as IPython does."""
+        content = await self._session.request(
+            "inspect", code=name, cursor_pos=len(name), detail_level=1 if detail else 0
+        )
+        data = content.get("data")
+        text = data.get("text/plain") if isinstance(data, dict) else None
+        reply = self._reply_ok(ExecuteOutcome())
+        if content.get("found") and isinstance(text, str):
+            page = {"text/plain": text[:100_000]}
+            reply["payload"] = [{"source": "page", "data": page, "start": 0}]
+        elif not silent:
+            IOPubFrontend(self, silent, False).stream("stdout", f"Object `{name}` not found.\n")
+        return reply
 
     # -- interrupt and shutdown ------------------------------------------------------------
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
@@ -405,6 +453,14 @@ class SafeKernel(Kernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         await self._session.close()
         return {"status": "ok", "restart": restart}
+
+
+def _help_request(body: str) -> str | None:
+    """The name in a `name?` / `name??` / `?name` cell (IPython's help syntax), else None."""
+    match = _HELP.fullmatch(body.strip())
+    if match is None:
+        return None
+    return match.group(1) or match.group(2)
 
 
 def _layer_word(layer: LayerStatus) -> str:
