@@ -21,8 +21,8 @@ def main(argv: list[str]) -> int:
         return grade_main(argv[1:])
     if _launched_by_jupyter(argv):
         # before the ~0.45 s of ipykernel's imports, so the zygote starts beside them (see
-        # launch.py); from the main thread, which the zygote's parent-death signal follows
-        from safekernel.kernel.launch import prestart
+        # kernel/zygote.py); from the main thread, which the zygote's parent-death signal follows
+        from safekernel.kernel.zygote import prestart
 
         prestart(_runtime_option(argv))
     from safekernel.kernel.app import SafeKernelApp

@@ -16,8 +16,9 @@ import psutil
 import pytest
 
 from safekernel.kernel.magics import parse_cell
-from safekernel.kernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.pool import Pool
 from safekernel.kernel.session import Session
+from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import Limits
 from safekernel.sandbox.config import SandboxConfig
 from tests.conftest import Kernel, start_kernel, wait_gone, zygotes
@@ -123,6 +124,18 @@ def test_editor_requests_reach_the_runtime(fake_kernel: Kernel) -> None:
     assert inspect["data"] == {"text/plain": "2"}
     kc.is_complete("print a\\")
     assert kc.get_shell_msg(timeout=10)["content"]["status"] == "incomplete"
+
+
+def test_a_request_with_hostile_fields_is_refused_and_keeps_the_session(
+    fake_kernel: Kernel,
+) -> None:
+    fake_kernel.run("set survivor 1")
+    msg_id = fake_kernel.kc.inspect("get survivor", 12, detail_level="x")  # type: ignore[arg-type]
+    reply = fake_kernel.kc.get_shell_msg(timeout=10)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    # refused at the kernel's door (kernel/requests.py) or answered "not found": never sent on
+    assert reply["content"].get("found", False) is False
+    assert fake_kernel.run("get survivor").stdout == "1\n"
 
 
 def test_nothing_of_lua_is_loaded_in_the_zygote(fake_kernel: Kernel) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from safekernel.kernel import launch
+from safekernel.kernel import zygote as launch
 from tests.conftest import Kernel, start_kernel, wait_gone
 
 REPO = Path(__file__).resolve().parent.parent

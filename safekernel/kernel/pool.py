@@ -18,27 +18,19 @@ import logging
 import os
 import select
 import signal
-import socket
-import subprocess
 import time
 import weakref
 from dataclasses import dataclass, field
 
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
-from safekernel.kernel.launch import start_zygote, take_prestarted
+from safekernel.kernel.zygote import ZygoteProcess
+from safekernel.limits import READY_TIMEOUT_S, REFILL_DELAY_S
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.wire.asyncchannel import AsyncChannel
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
+from safekernel.wire.channel import Message
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
-#: a worker that has not said "ready" this long after its fork is given up
-READY_TIMEOUT_S = 10.0
-#: how long a polite shutdown may take before SIGKILL
-SHUTDOWN_GRACE_S = 1.0
-#: a claimed spare is replaced this much later while other spares remain (_refill_behind_claim)
-REFILL_DELAY_S = 0.02
-#: a zygote that does not answer a spawn request this long is taken for broken and replaced
-SPAWN_TIMEOUT_S = 10.0
 #: zygotes in a row that died before any worker of theirs became ready: then the pool stops
 #: starting new ones (something is broken; restart the kernel)
 ZYGOTE_MAX_QUICK_DEATHS = 3
@@ -80,7 +72,9 @@ class WorkerHandle:
         return not readable
 
     def send(self, message: Message) -> None:
-        self.channel.send(message)
+        """Send a kernel -> worker message; ProtocolError if it breaks the schema (a kernel bug:
+        the worker would refuse it)."""
+        self.channel.send(validate(message, KERNEL_TO_WORKER))
 
     async def recv(self) -> Message:
         return await self.channel.recv()
@@ -110,72 +104,6 @@ class WorkerHandle:
             raise ProtocolError(f"expected ready, got {message['type']}")
         self.runtime, self.version = message["runtime"], message["version"]
         self.layers = [LayerStatus.from_wire(layer) for layer in message["layers"]]
-
-
-class ZygoteProcess:
-    """The zygote child and its control socket."""
-
-    def __init__(
-        self, runtime: str, log: logging.Logger, max_frame: int = DEFAULT_MAX_FRAME
-    ) -> None:
-        self.runtime = runtime
-        self.log = log
-        self.max_frame = max_frame
-        self._lock = asyncio.Lock()
-        # the zygote `python -m safekernel` started before its imports, else a new one
-        launch = take_prestarted(runtime) or start_zygote(runtime)
-        self.process, self.control = launch.process, launch.control
-        self.started_at = time.monotonic()
-        #: a worker it forked became ready: it started properly, whenever it dies later
-        self.served = False
-        # readable once the zygote has exited; the pool watches it on the kernel's loop
-        self.pidfd = os.pidfd_open(self.process.pid)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    async def spawn(self, config: SandboxConfig, memory: int) -> WorkerHandle:
-        request = encode({"type": "spawn", "sandbox": config.to_wire(), "memory": memory})
-        async with self._lock:
-            pid, fds = await asyncio.to_thread(self._spawn_blocking, request)
-        kernel_end, pidfd = fds
-        channel = await AsyncChannel.open(socket.socket(fileno=kernel_end), self.max_frame)
-        return WorkerHandle(pid=pid, pidfd=pidfd, channel=channel)
-
-    def _spawn_blocking(self, request: bytes) -> tuple[int, list[int]]:
-        self.control.settimeout(SPAWN_TIMEOUT_S)
-        try:
-            self.control.sendall(request)
-            data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
-        except TimeoutError:
-            # a late reply would answer the next request: this zygote cannot be used again
-            self.process.kill()
-            raise WorkerLost("the zygote did not answer; it was replaced") from None
-        except OSError as exc:
-            raise WorkerLost(f"the zygote is gone ({exc})") from None
-        if len(fds) != 2 or len(data) < HEADER.size:
-            for fd in fds:
-                os.close(fd)
-            raise WorkerLost("the zygote did not start a worker (is it still running?)")
-        reply = decode_typed(data[HEADER.size :])
-        return int(reply["pid"]), list(fds)
-
-    def close(self) -> None:
-        """Ask the zygote to end its workers and exit; then make sure it has (and reap it)."""
-        with contextlib.suppress(OSError):
-            self.control.sendall(encode({"type": "shutdown"}))
-        try:
-            self.process.wait(SHUTDOWN_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.control.close()
-        with contextlib.suppress(OSError):
-            os.close(self.pidfd)
 
 
 class Pool:
@@ -257,7 +185,8 @@ class Pool:
         error: BaseException | None = None
         zygote = self.zygote
         try:
-            worker = await zygote.spawn(self.sandbox, self.memory)
+            pid, pidfd, channel = await zygote.spawn(self.sandbox, self.memory)
+            worker = WorkerHandle(pid=pid, pidfd=pidfd, channel=channel)
             worker.zygote = zygote
             self._forked.add(worker)
             try:
@@ -365,7 +294,7 @@ class Pool:
             return
         # started from the loop, which runs on the kernel's main thread: the zygote's
         # parent-death signal follows the thread that created it
-        self.zygote = ZygoteProcess(dead.runtime, self.log)
+        self.zygote = ZygoteProcess(dead.runtime, self.log, max_frame=dead.max_frame)
         self.zygote_restarts += 1
         self._watch_zygote()
         self.refill(minimum=len(self._waiters))

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import Any
 
-from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
+from safekernel.kernel.budget import CellOutput
 from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.outputs import Refused, metadata
@@ -30,16 +32,19 @@ from safekernel.kernel.replay import (
 )
 from safekernel.kernel.usage import parse_usage
 from safekernel.kernel.verdict import Replacements, verdict_for_stop
-from safekernel.limits import Limits, limit_message
+from safekernel.limits import (
+    DEFAULT_REPLAY_TIMEOUT_S,
+    INTERRUPT_GRACE_S,
+    KERNEL_REQUEST_TIMEOUT_S,
+    Limits,
+    StopKind,
+)
 from safekernel.sandbox.report import LayerStatus
 from safekernel.wire.events import Frontend
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
-#: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
-OUTPUT_KILL_FACTOR = 2
-#: after an interrupt, a worker that has not finished the cell this long later is ended
-INTERRUPT_GRACE_S = 1.0
 #: complete / inspect / is_complete must answer within this (the worker stops itself sooner)
-REQUEST_TIMEOUT_S = 3.0
+REQUEST_TIMEOUT_S = KERNEL_REQUEST_TIMEOUT_S
 #: longest answer to input() passed to the worker (a paste of a whole book is cut here)
 MAX_INPUT_CHARS = 1024 * 1024
 
@@ -53,7 +58,7 @@ class Session:
         log: logging.Logger,
         *,
         replay_on_reset: bool = False,
-        replay_timeout: float = 30.0,
+        replay_timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
     ) -> None:
         self.pool = pool
         self.defaults = defaults
@@ -70,6 +75,11 @@ class Session:
         self.last_usage: dict[str, float] = {}
         #: every replacement of the session's worker so far (every later reply reports them)
         self.replacements = Replacements()
+        # One conversation with the worker at a time, on the loop of the thread that built the
+        # session: a second one (a handler on another thread or loop, as ipykernel's subshell
+        # and control threads are) would read the replies meant for the first.
+        self._thread = threading.get_ident()
+        self._turn = asyncio.Lock()
 
     @property
     def layers(self) -> list[LayerStatus]:
@@ -123,23 +133,38 @@ class Session:
             self._worker.kill()
             self._worker = None
 
+    def on_its_loop(self) -> bool:
+        """True on the thread (and so the event loop) that owns this session and its worker."""
+        return threading.get_ident() == self._thread
+
+    def _own_turn(self) -> asyncio.Lock:
+        if not self.on_its_loop():
+            raise SafeKernelError("the session was called from another thread; nothing was run")
+        return self._turn
+
     # -- cells -----------------------------------------------------------------------------
     async def execute(
+        self, code: str, options: CellOptions, frontend: Frontend, number: int = 0
+    ) -> ExecuteOutcome:
+        """Run one cell; `number` is its execution count (it names the cell in messages)."""
+        async with self._own_turn():
+            return await self._execute(code, options, frontend, number)
+
+    async def _execute(
         self,
         code: str,
         options: CellOptions,
         frontend: Frontend,
-        number: int = 0,
+        number: int,
         *,
         retried: bool = False,
     ) -> ExecuteOutcome:
-        """Run one cell; `number` is its execution count (it names the cell in messages)."""
-        fresh = options.isolate or self.isolation == "cell"
+        isolated = options.isolate or self.isolation == "cell"
         outcome = ExecuteOutcome()
         worker = await (
-            self.pool.claim() if fresh else self._session_worker(frontend, outcome, number)
+            self.pool.claim() if isolated else self._session_worker(frontend, outcome, number)
         )
-        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
+        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not isolated else None
         started = asyncio.get_running_loop().time()
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
@@ -150,15 +175,15 @@ class Session:
                 # session's loss is reported as for any worker lost between cells
                 self.log.warning("safekernel: the cell's worker died with its zygote; rerunning")
                 worker.kill()
-                if not fresh:
+                if not isolated:
                     self._lost_reason = "its zygote process was lost"
-                return await self.execute(code, options, frontend, number, retried=True)
+                return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
-            await self._lose(worker, stop, options.limits, outcome, fresh)
-            if not fresh:
+            await self._lose(worker, stop, options.limits, outcome, isolated)
+            if not isolated:
                 self.replacements.add(number, outcome.verdict, outcome.state)
         finally:
-            if fresh:
+            if isolated:
                 worker.kill()
         if recorder is not None and outcome.status == "ok":
             self.replay_log.record(recorder.logged(number, code, options.limits))
@@ -177,47 +202,54 @@ class Session:
         self._next_id += 1
         run = CellRun(limits, self._next_id)
         self._running = (worker, run)
+        output = CellOutput(frontend, limits, self.interrupt)
         try:
             worker.send(
                 {"type": "execute", "id": run.request_id, "code": code, "limits": limits.to_wire()}
             )
-            await self._pump(worker, run, frontend, outcome)
+            await self._pump(worker, run, output, outcome)
         except TimeoutError:
             raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
-            raise HardStop(run.stopped_by or "crash", str(exc), emitted=run.emitted) from None
+            raise HardStop(
+                run.stopped_by or StopKind.CRASH, str(exc), emitted=run.emitted
+            ) from None
         except ProtocolError as exc:
             self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
-            raise HardStop("protocol", str(exc)) from None
+            raise HardStop(StopKind.PROTOCOL, str(exc)) from None
         finally:
             self._running = None
+            output.finish()
 
     async def _pump(
-        self, worker: WorkerHandle, run: CellRun, frontend: Frontend, outcome: ExecuteOutcome
+        self, worker: WorkerHandle, run: CellRun, output: CellOutput, outcome: ExecuteOutcome
     ) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             message = await asyncio.wait_for(worker.recv(), run.remaining())
             kind = message["type"]
             run.emitted = run.emitted or kind not in ("error", "done")
+            if kind == "input_request":
+                await self._input(worker, run, message, output)
+                continue
+            began = loop.time()
             if kind == "stream":
-                self._stream(worker, run, message, frontend)
+                output.stream(message["name"], message["text"])
             elif kind == "display":
-                data = self._bundle(run, message["data"], frontend)
+                data = self._bundle(run, message["data"], output)
                 if data:
-                    frontend.display(
+                    output.display(
                         data,
                         metadata(message["metadata"], data),
                         message["display_id"][:200] if message["display_id"] else None,
                         message["update"],
                     )
             elif kind == "clear_output":
-                frontend.clear_output(message["wait"])
-            elif kind == "input_request":
-                await self._input(worker, run, message, frontend)
+                output.clear_output(message["wait"])
             elif kind == "result":
-                data = self._bundle(run, message["data"], frontend)
+                data = self._bundle(run, message["data"], output)
                 if data:
-                    frontend.result(data)
+                    output.result(data)
             elif kind == "error":
                 outcome.fail(
                     message["ename"][:200],
@@ -231,27 +263,14 @@ class Session:
                 if message["stop"]:
                     # the worker stopped the cell itself; an interrupt the kernel sent because
                     # the worker printed past its cap is the output limit's doing
-                    stop = message["stop"]
-                    if stop == "interrupt" and run.interrupt_deadline is not None:
+                    stop = StopKind(message["stop"])
+                    if stop == StopKind.INTERRUPT and run.interrupt_deadline is not None:
                         stop = run.stop_reason
                     outcome.verdict = verdict_for_stop(stop)
                 return
             else:
                 raise ProtocolError(f"unexpected {kind} message during a cell")
-
-    def _stream(
-        self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
-    ) -> None:
-        text: str = message["text"]
-        room = run.limits.output - run.output_bytes
-        run.output_bytes += len(text.encode("utf-8", errors="replace"))
-        if run.output_bytes > OUTPUT_KILL_FACTOR * run.limits.output:
-            raise ProtocolError("the worker kept printing past its output limit")
-        if room > 0:
-            frontend.stream(message["name"], text[:room])
-        elif not run.output_cut:
-            run.output_cut = True
-            self.interrupt("output")
+            run.charge_lag(loop.time() - began)
 
     async def _input(
         self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
@@ -264,7 +283,12 @@ class Session:
         interrupted = asyncio.ensure_future(run.interrupted.wait())
         await asyncio.wait({answer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
         interrupted.cancel()
-        run.deadline += loop.time() - asked
+        # the worker's clock stands still from its input_request to this reply; it moves its
+        # deadline by exactly what the kernel grants here (`paused`), never by what it measured
+        # itself, which includes both messages' trips: a loop of inputs would otherwise drift
+        # the two clocks apart until the kernel hard-killed a cell the worker would stop softly
+        paused = loop.time() - asked
+        run.pause(paused)
         if not answer.done():
             # the worker got the interrupt too: its input() fails and the cell stops
             answer.cancel()
@@ -279,19 +303,26 @@ class Session:
                     "value": None,
                     "error": "this frontend does not accept input (stdin is off); run the cell "
                     "in JupyterLab, Notebook or jupyter console, or set the value in code",
+                    "paused": paused,
                 }
             )
         else:
-            worker.send({"type": "input_reply", "value": value})
+            worker.send({"type": "input_reply", "value": value, "paused": paused})
 
     def _bundle(
-        self, run: CellRun, data: dict[str, Any], frontend: Frontend
+        self, run: CellRun, data: dict[str, Any], output: CellOutput
     ) -> dict[str, Any] | None:
-        """The checked bundle, or None with one line on stderr saying why it was refused."""
+        """The checked bundle, or None with one line on stderr saying why it was refused
+        (once per kind of refusal: the notices are the cell's output too)."""
+        if output.cut is not None:
+            output.received()
+            return None  # nothing more of this cell is published: do not spend a check on it
         try:
             return run.outputs.bundle(data)
         except Refused as refused:
-            frontend.stream("stderr", f"safekernel: {refused}\n")
+            output.notice(refused.kind, str(refused))
+            if refused.kind == "cell-total":
+                output.stop_cell(StopKind.DISPLAY)
             return None
 
     async def _lose(
@@ -300,7 +331,7 @@ class Session:
         stop: HardStop,
         limits: Limits,
         outcome: ExecuteOutcome,
-        fresh: bool,
+        isolated: bool,
     ) -> None:
         """End a worker that broke a hard limit, died or misbehaved; say so plainly."""
         worker.kill()
@@ -309,33 +340,9 @@ class Session:
         if worker is self._worker:
             self._worker = None
             outcome.state, note = await self._restore()
-        elif not fresh:
+        elif not isolated:
             outcome.state = "lost"
-        verdict = verdict_for_stop(stop.kind)
-        if stop.kind in ("time", "interrupt", "output"):
-            outcome.fail(
-                *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
-                verdict=verdict,
-            )
-            return
-        kept = (
-            ""
-            if fresh
-            else " " + (note or "The worker was replaced, so earlier variables are gone.")
-        )
-        if stop.kind == "protocol":
-            outcome.fail(
-                "WorkerError",
-                f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
-                verdict=verdict,
-            )
-        else:
-            outcome.fail(
-                "WorkerCrashed",
-                "the sandbox worker stopped unexpectedly (a crash or a resource limit such as "
-                f"memory or CPU).{kept}",
-                verdict=verdict,
-            )
+        outcome.fail_stopped(stop, limits, isolated=isolated, state_note=note)
 
     async def _restore(self) -> tuple[str, str | None]:
         """The session's worker is gone: replay its log into a new one, if replay is on.
@@ -374,7 +381,7 @@ class Session:
             raise ReplayLost(stop.describe()) from None
         return outcome.ename if outcome.status == "error" else ""
 
-    def interrupt(self, reason: str = "interrupt") -> None:
+    def interrupt(self, reason: StopKind = StopKind.INTERRUPT) -> None:
         """Stop the running cell: politely at once, by killing its worker if that fails."""
         if self._running is None:
             return
@@ -386,7 +393,7 @@ class Session:
             loop.call_later(INTERRUPT_GRACE_S, self._end_unresponsive, worker, run)
         run.interrupted.set()
         with contextlib.suppress(WorkerLost):
-            worker.send({"type": "interrupt"})
+            worker.send({"type": "interrupt", "reason": reason})
 
     def _end_unresponsive(self, worker: WorkerHandle, run: CellRun) -> None:
         """Still running after an interrupt: stuck in C, so only killing the worker stops it."""
@@ -397,6 +404,10 @@ class Session:
     # -- editor requests -------------------------------------------------------------------
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Ask the session's worker for a complete / inspect / is_complete reply content."""
+        async with self._own_turn():
+            return await self._request(kind, **fields)
+
+    async def _request(self, kind: str, **fields: Any) -> dict[str, Any]:
         if self._worker is None:
             self._worker = await self.pool.claim()
         worker = self._worker
@@ -405,12 +416,18 @@ class Session:
             return {"status": "error", "ename": "WorkerLost", "evalue": "", "traceback": []}
         self._next_id += 1
         request_id = self._next_id
+        request = {"type": kind, "id": request_id, **fields}
+        try:
+            validate(request, KERNEL_TO_WORKER)
+        except ProtocolError as exc:
+            # a client's request with fields of the wrong type: refused here, not sent on
+            return {"status": "error", "ename": "BadRequest", "evalue": str(exc), "traceback": []}
         loop = asyncio.get_running_loop()
         # one deadline for the whole request: output the worker sends meanwhile (dropped: no
         # cell is running) must not buy it more time
         deadline = loop.time() + REQUEST_TIMEOUT_S
         try:
-            worker.send({"type": kind, "id": request_id, **fields})
+            worker.send(request)
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
@@ -435,4 +452,4 @@ class Session:
 
 
 def _lost_to_its_zygote(worker: WorkerHandle, stop: HardStop) -> bool:
-    return stop.kind == "crash" and not stop.emitted and worker.lost_with_zygote()
+    return stop.kind == StopKind.CRASH and not stop.emitted and worker.lost_with_zygote()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from safekernel.limits import StopKind
+
 VERDICTS = (
     "ok",
     "error",
@@ -37,17 +39,19 @@ STATES = ("kept", "lost", "restored")
 
 #: a limit's stop kind (limits.STOP_KINDS, HardStop.kind) -> verdict; anything else: crashed
 _BY_STOP = {
-    "time": "time-limit",
-    "interrupt": "interrupted",
-    "output": "output-limit",
-    "memory": "memory-limit",
-    "instructions": "instruction-limit",
+    StopKind.TIME: "time-limit",
+    StopKind.INTERRUPT: "interrupted",
+    StopKind.OUTPUT: "output-limit",
+    StopKind.MESSAGES: "output-limit",
+    StopKind.DISPLAY: "output-limit",
+    StopKind.MEMORY: "memory-limit",
+    StopKind.INSTRUCTIONS: "instruction-limit",
 }
 #: how many replacements the metadata lists (the most recent ones)
 MAX_REPLACEMENTS = 20
 
 
-def verdict_for_stop(kind: str) -> str:
+def verdict_for_stop(kind: StopKind) -> str:
     """The verdict of a cell a limit stopped (or whose worker was lost: `crash`, `protocol`)."""
     return _BY_STOP.get(kind, "crashed")
 

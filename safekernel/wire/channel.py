@@ -1,17 +1,12 @@
-"""The kernel <-> worker channel: framing and message schemas, shared by both sides.
+"""The kernel <-> worker channel: framing and decoding, shared by both sides (the schemas are
+in messages.py).
 
 A frame is a 4-byte big-endian length followed by one msgpack map (data only, never pickle).
 The kernel treats every worker message as hostile: `decode_from_worker` checks the size cap,
 the frame's shape before msgpack builds anything (item count, nesting depth, no ext types:
 `check_shape`, one linear pass), the message type and the type of every field, and raises
-ProtocolError on anything else, which ends that worker.
-
-kernel -> worker: execute, complete, inspect, is_complete, input_reply, interrupt, shutdown
-worker -> kernel: ready (or refused: a sandbox layer failed), stream, display, clear_output,
-                  input_request, result, error, done, reply
-
-display and result carry `data`: {mime: str | bytes}; str for text types and application/json
-(JSON text), bytes for image/png and image/jpeg (raw, base64-encoded by the kernel).
+ProtocolError on anything else, which ends that worker. The worker and the zygote decode what
+the kernel sends through the same schema tables.
 
 The kernel's asyncio end lives in asyncchannel.py: the zygote and every worker import this
 module, and asyncio alone would add ~30 ms to the zygote's start and ~5 MB to its memory.
@@ -26,46 +21,41 @@ from typing import Any
 import msgpack
 
 from safekernel.errors import ProtocolError, WorkerLost
-from safekernel.limits import STOP_KINDS
+from safekernel.limits import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
+from safekernel.wire.messages import (
+    KERNEL_TO_WORKER,
+    KERNEL_TO_ZYGOTE,
+    WORKER_TO_KERNEL,
+    ZYGOTE_TO_KERNEL,
+    Message,
+    validate,
+)
+
+__all__ = [
+    "DEFAULT_MAX_FRAME",
+    "HEADER",
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "MIN_MAX_FRAME",
+    "BlockingChannel",
+    "Message",
+    "check_shape",
+    "decode_control",
+    "decode_from_kernel",
+    "decode_from_worker",
+    "decode_spawned",
+    "encode",
+    "recv_exactly",
+    "recv_frame",
+]
 
 HEADER = struct.Struct(">I")
-#: Largest frame either side accepts by default; a worker that sends more is ended.
-DEFAULT_MAX_FRAME = 16 * 1024 * 1024
-#: The smallest cap a kernel may set: output travels in 64 KB batches, so printing always works;
-#: results and error messages (cut at 256 KB each by the runtime) need a cap of 1M or more.
-MIN_MAX_FRAME = 128 * 1024
 #: Most msgpack items (every value, map key, array and map counts one) a frame may hold. An
 #: honest message has a few dozen (a completion reply with 1000 names about a thousand); a frame
 #: of 16 MB of one-byte empty arrays would cost the kernel ~900 MB and seconds to build.
 MAX_ITEMS = 64 * 1024
 #: Deepest nesting of arrays and maps in a frame (honest messages nest four deep at most)
 MAX_DEPTH = 16
-
-Message = dict[str, Any]
-
-# field name -> accepted Python types, per worker -> kernel message type
-_STR = (str,)
-_WORKER_SCHEMAS: dict[str, dict[str, tuple[type, ...]]] = {
-    "ready": {"runtime": _STR, "version": _STR, "layers": (list,)},
-    # instead of ready: a sandbox layer FAILED and the worker ended (fail closed)
-    "refused": {"layers": (list,)},
-    "stream": {"name": _STR, "text": _STR},
-    "display": {
-        "data": (dict,),
-        "metadata": (dict,),
-        "display_id": (str, type(None)),
-        "update": (bool,),
-    },
-    "clear_output": {"wait": (bool,)},
-    "input_request": {"prompt": _STR, "password": (bool,)},
-    "result": {"data": (dict,)},
-    "error": {"ename": _STR, "evalue": _STR, "traceback": (list,)},
-    "done": {"id": (int,), "status": _STR, "usage": (dict,), "stop": _STR},
-    "reply": {"id": (int,), "content": (dict,)},
-}
-_STREAM_NAMES = frozenset({"stdout", "stderr"})
-_DONE_STATUSES = frozenset({"ok", "error", "aborted"})
-_DONE_STOPS = frozenset({"", *STOP_KINDS})
 
 
 def encode(message: Message) -> bytes:
@@ -156,47 +146,41 @@ def check_shape(body: bytes) -> None:
 
 def decode_from_worker(body: bytes) -> Message:
     """Decode and validate one worker frame; anything off raises ProtocolError."""
-    message = _unpack(body)
-    if not isinstance(message, dict):
-        raise ProtocolError("frame is not a map")
-    kind = message.get("type")
-    schema = _WORKER_SCHEMAS.get(kind) if isinstance(kind, str) else None
-    if schema is None:
-        raise ProtocolError(f"unknown message type {kind!r}")
-    for field, types in schema.items():
-        if not isinstance(message.get(field), types):
-            raise ProtocolError(f"{kind}.{field} is missing or has the wrong type")
-    extra = set(message) - set(schema) - {"type"}
-    if extra:
-        raise ProtocolError(f"{kind} has unexpected fields {sorted(extra)}")
-    if kind == "stream" and message["name"] not in _STREAM_NAMES:
-        raise ProtocolError("stream.name must be stdout or stderr")
-    if kind == "done" and message["status"] not in _DONE_STATUSES:
-        raise ProtocolError("done.status is not ok/error/aborted")
-    if kind == "done" and message["stop"] not in _DONE_STOPS:
-        raise ProtocolError("done.stop names no limit")
-    if kind == "error" and not all(isinstance(line, str) for line in message["traceback"]):
-        raise ProtocolError("error.traceback must be a list of strings")
-    if kind in ("display", "result") and not _is_mime_data(message["data"]):
-        raise ProtocolError(f"{kind}.data must map MIME types to text or bytes")
-    return message
+    return validate(_unpack(body), WORKER_TO_KERNEL)
 
 
-def _is_mime_data(data: dict[Any, Any]) -> bool:
-    # text for text types and JSON (as JSON text); raw bytes for images, which the kernel
-    # validates and base64-encodes itself (see outputs.py)
-    return all(isinstance(k, str) and isinstance(v, str | bytes) for k, v in data.items())
+def decode_from_kernel(body: bytes) -> Message:
+    """A kernel -> worker frame, checked against the same schema table the kernel sends by."""
+    return validate(_unpack(body), KERNEL_TO_WORKER)
 
 
-def decode_typed(body: bytes) -> Message:
-    """A frame from a trusted peer (kernel -> worker, zygote -> kernel): just a typed map."""
-    message = _unpack(body)
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise ProtocolError("frame is not a typed map")
-    return message
+def decode_control(body: bytes) -> Message:
+    """A kernel -> zygote control frame (spawn, shutdown)."""
+    return validate(_unpack(body), KERNEL_TO_ZYGOTE)
 
 
-decode_from_kernel = decode_typed
+def decode_spawned(body: bytes) -> Message:
+    """The zygote's answer to a spawn request."""
+    return validate(_unpack(body), ZYGOTE_TO_KERNEL)
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    """Exactly `size` bytes from a blocking socket; EOFError if the peer closes first."""
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = sock.recv(size - len(chunks))
+        if not chunk:
+            raise EOFError("the peer closed the channel")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def recv_frame(sock: socket.socket, max_frame: int) -> bytes:
+    """One frame's body from a blocking socket (EOFError at EOF, ProtocolError if too large)."""
+    (length,) = HEADER.unpack(recv_exactly(sock, HEADER.size))
+    if length > max_frame:
+        raise ProtocolError("frame too large")
+    return recv_exactly(sock, length)
 
 
 class BlockingChannel:
@@ -215,16 +199,8 @@ class BlockingChannel:
 
     def recv(self) -> Message:
         """Next kernel message; raises WorkerLost on EOF (the kernel went away)."""
-        (length,) = HEADER.unpack(self._recv_exactly(HEADER.size))
-        if length > self.max_frame:
-            raise ProtocolError("kernel frame too large")
-        return decode_from_kernel(self._recv_exactly(length))
-
-    def _recv_exactly(self, size: int) -> bytes:
-        chunks = bytearray()
-        while len(chunks) < size:
-            chunk = self.sock.recv(size - len(chunks))
-            if not chunk:
-                raise WorkerLost("kernel closed the channel")
-            chunks += chunk
-        return bytes(chunks)
+        try:
+            body = recv_frame(self.sock, self.max_frame)
+        except EOFError:
+            raise WorkerLost("kernel closed the channel") from None
+        return decode_from_kernel(body)

@@ -21,14 +21,14 @@ import socket
 import sys
 from typing import NoReturn
 
+from safekernel.errors import ProtocolError
+from safekernel.limits import DEFAULT_MAX_FRAME, REAP_INTERVAL_S
 from safekernel.runtimes import Runtime, create_runtime, registry
 from safekernel.sandbox import SandboxConfig, inject_failure, prepare_workers, prepare_zygote
-from safekernel.wire.channel import HEADER, decode_from_kernel, encode
+from safekernel.wire.channel import decode_control, encode, recv_frame
 from safekernel.worker.loop import run_worker
 
 PR_SET_PDEATHSIG = 1
-#: between requests the zygote wakes this often to reap finished workers
-REAP_INTERVAL_S = 1.0
 
 
 class Zygote:
@@ -47,7 +47,8 @@ class Zygote:
                 message = self._recv()
             except TimeoutError:
                 continue
-            except (ConnectionError, OSError, EOFError):
+            except (ConnectionError, OSError, EOFError, ProtocolError):
+                # the kernel is gone, or sent what no kernel sends: nobody is left to serve
                 self.shutdown()
             if message.get("type") == "spawn":
                 self._spawn(message)
@@ -55,18 +56,7 @@ class Zygote:
                 self.shutdown()
 
     def _recv(self) -> dict[str, object]:
-        header = self._recv_exactly(HEADER.size)
-        (length,) = HEADER.unpack(header)
-        return decode_from_kernel(self._recv_exactly(length))
-
-    def _recv_exactly(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.control.recv(size - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
+        return decode_control(recv_frame(self.control, DEFAULT_MAX_FRAME))
 
     def _spawn(self, message: dict[str, object]) -> None:
         config = SandboxConfig.from_wire(message["sandbox"])  # type: ignore[arg-type]

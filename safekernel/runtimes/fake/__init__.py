@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Any
 
-from safekernel.limits import Limits, limit_message
+from safekernel.limits import Limits, StopKind, limit_message
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
 
 
@@ -36,9 +36,9 @@ class FakeRuntime(Runtime):
     def __init__(self, memory_limit: int, data_dir: str | None = None) -> None:
         self.variables: dict[str, str] = {}
         self._stop = threading.Event()
-        self._reason: str | None = None
+        self._reason: StopKind | None = None
 
-    def interrupt(self, reason: str) -> None:
+    def interrupt(self, reason: StopKind) -> None:
         if self._reason is None:
             self._reason = reason
         self._stop.set()
@@ -71,8 +71,9 @@ class FakeRuntime(Runtime):
             "wall_s": time.perf_counter() - started,
             "cpu_s": time.process_time() - cpu_started,
         }
-        stop = self._reason or ""
-        return CellOutcome(result=None if error else result, error=error, usage=usage, stop=stop)
+        return CellOutcome(
+            result=None if error else result, error=error, usage=usage, stop=self._reason
+        )
 
     def _run(self, command: str, rest: str, sink: EventSink) -> dict[str, Any] | None:
         if command in ("print", "stderr"):

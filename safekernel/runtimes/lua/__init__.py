@@ -22,6 +22,7 @@ from safekernel.limits import (
     DISPLAY_BYTES,
     JSON_DEPTH,
     Limits,
+    StopKind,
     limit_message,
 )
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, MimeBundle, Runtime
@@ -61,6 +62,20 @@ CAPS = {
 BUDGET_STEP = 100_000
 LUA_VERSION = "5.4"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?")
+#: Editor requests look at most this many characters of a name around the cursor: a longer
+#: one is completed or inspected as nothing (a Tab after a megabyte of text must stay cheap).
+MAX_EDITOR_NAME = 512
+#: inspect looks this far back for the call whose parentheses hold the cursor
+MAX_CALL_SCAN = 4096
+#: is_complete indents continuation lines by block depth, at most this deep; the depth is
+#: counted (in Python, where no stop reaches) only for input up to MAX_INDENT_SCAN characters
+MAX_INDENT_DEPTH = 20
+MAX_INDENT_SCAN = 64 * 1024
+#: is_complete parses the whole input (in C, where no stop reaches): longer input is "unknown"
+MAX_IS_COMPLETE_CHARS = 1024 * 1024
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_NAME_CHARS = _WORD_CHARS | {".", ":"}
+_NO_MATCHES: dict[str, Any] = {"matches": [], "metadata": {}, "status": "ok"}
 
 
 def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
@@ -69,11 +84,102 @@ def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
 
 
 def _name_at(code: str, cursor_pos: int) -> str:
-    """The dotted name under (or just before) the cursor, e.g. `string.format`."""
-    for match in _NAME.finditer(code):
-        if match.start() <= cursor_pos <= match.end():
+    """The dotted name under (or just before) the cursor, e.g. `string.format` ("" if there
+    is none, or if it is longer than MAX_EDITOR_NAME). Looks at a bounded window only."""
+    low = max(0, cursor_pos - MAX_EDITOR_NAME)
+    high = min(len(code), cursor_pos + MAX_EDITOR_NAME)
+    window = code[low:high]
+    for match in _NAME.finditer(window):
+        if match.start() <= cursor_pos - low <= match.end():
+            cut_left = match.start() == 0 and low > 0 and code[low - 1] in _NAME_CHARS
+            cut_right = match.end() == len(window) and high < len(code)
+            if cut_left or (cut_right and code[high] in _NAME_CHARS):
+                return ""
             return match.group().rstrip(".:")
     return ""
+
+
+def _call_name(code: str, cursor_pos: int) -> str:
+    """The function whose call's parentheses hold the cursor: `string.format(` or
+    `plot.line({1, 2}, ` give its name (where Jupyter users press Shift+Tab). Scans back at
+    most MAX_CALL_SCAN characters; brackets inside strings may mislead it (it only helps)."""
+    depth = 0
+    low = max(0, cursor_pos - MAX_CALL_SCAN)
+    for index in range(cursor_pos - 1, low - 1, -1):
+        char = code[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            if depth == 0:
+                end = index
+                while end > low and code[end - 1] in " \t":
+                    end -= 1
+                return _name_at(code, end) if end > 0 and code[end - 1] in _NAME_CHARS else ""
+            depth -= 1
+    return ""
+
+
+#: words and brackets that open (+1) or close (-1) a block, for is_complete's indent
+_BLOCK_WORDS = {"function": 1, "do": 1, "then": 1, "repeat": 1, "end": -1, "until": -1}
+_BLOCK_WORDS["elseif"] = -1  # its `then` opens again
+_BRACKETS = {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}
+_LUA_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|--|\[=*\[|[\"'(){}\[\]]")
+_LONG_OPEN = re.compile(r"\[(=*)\[")
+
+
+def _block_depth(code: str) -> int:
+    """How many blocks and brackets are open at the end of `code` (strings and comments
+    skipped). Linear: each string or comment is jumped over with one find."""
+    depth, pos = 0, 0
+    while (token := _LUA_TOKEN.search(code, pos)) is not None:
+        text, pos = token.group(), token.end()
+        if text == "--":
+            long = _LONG_OPEN.match(code, pos)
+            if long is not None:
+                close = code.find("]" + long.group(1) + "]", long.end())
+                pos = len(code) if close < 0 else close + len(long.group())
+            else:
+                newline = code.find("\n", pos)
+                pos = len(code) if newline < 0 else newline + 1
+        elif text[0] == "[" and len(text) > 1:
+            close = code.find("]" + text[1:-1] + "]", pos)
+            pos = len(code) if close < 0 else close + len(text)
+        elif text in ('"', "'"):
+            pos = _string_end(code, pos, text)
+        else:
+            depth += _BLOCK_WORDS.get(text, 0) + _BRACKETS.get(text, 0)
+    return depth
+
+
+def _string_end(code: str, pos: int, quote: str) -> int:
+    """Where a short string that started before `pos` ends (past its closing quote)."""
+    while pos < len(code):
+        char = code[pos]
+        if char == "\\":
+            pos += 2
+        elif char in (quote, "\n"):
+            return pos + 1
+        else:
+            pos += 1
+    return pos
+
+
+def _name_before(code: str, cursor_pos: int) -> tuple[str, str, str] | None:
+    """(path, separator, partial) of the name just before the cursor: `acct:de` gives
+    ("acct", ":", "de"), `pri` gives ("", "", "pri"). None when the run of name characters
+    is longer than MAX_EDITOR_NAME. A backward scan of at most that many characters."""
+    start, limit = cursor_pos, max(0, cursor_pos - MAX_EDITOR_NAME - 1)
+    while start > limit and code[start - 1] in _NAME_CHARS:
+        start -= 1
+    if cursor_pos - start > MAX_EDITOR_NAME:
+        return None
+    token = code[start:cursor_pos]
+    split = len(token)
+    while split > 0 and token[split - 1] in _WORD_CHARS:
+        split -= 1
+    if split == 0:
+        return "", "", token
+    return token[: split - 1], token[split - 1], token[split:]
 
 
 def _text(value: object) -> str:
@@ -163,7 +269,7 @@ class LuaRuntime(Runtime):
         if len(data) > room:
             if room > 0:
                 self._sink.stream(_text(name), _text(data[:room]))
-            self._switch.request("output")
+            self._switch.request(StopKind.OUTPUT)
             return
         self._sink.stream(_text(name), _text(data))
 
@@ -196,13 +302,13 @@ class LuaRuntime(Runtime):
         return self._switch.reason is not None
 
     def _request_stop(self, reason: bytes) -> None:
-        self._switch.request(_text(reason))
+        self._switch.request(StopKind(_text(reason)))
 
-    def _enter(self, pointer: bytes) -> None:
-        self._switch.enter(pointer)
+    def _enter(self, pointer: bytes, depth: int) -> None:
+        self._switch.enter(pointer, int(depth))
 
-    def _leave(self) -> None:
-        self._switch.leave()
+    def _leave(self, depth: int) -> None:
+        self._switch.leave(int(depth))
 
     def _data_list(self, directory: bytes | None) -> object:
         try:
@@ -226,7 +332,7 @@ class LuaRuntime(Runtime):
         low = int.from_bytes(seed[8:16], "little", signed=True)
         self._lua.globals().math.randomseed(high, low)
 
-    def interrupt(self, reason: str) -> None:
+    def interrupt(self, reason: StopKind) -> None:
         self._switch.request(reason)
 
     def sample(self) -> None:
@@ -252,7 +358,7 @@ class LuaRuntime(Runtime):
             except lua54.LuaError:
                 # only a stop gets out of repl.run (it keeps firing past every pcall)
                 pass
-        used = int(self._api.instructions_used())
+        used = int(self._api.end_cell())
         self._sink = None
         self.sample()
         usage = {
@@ -268,7 +374,7 @@ class LuaRuntime(Runtime):
             or (outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory")
         ):
             self._lua.gccollect()
-            reason = "memory"
+            reason = StopKind.MEMORY
         if reason is not None:
             error = CellError(*limit_message(reason, limits, state_kept=True), [])
             return CellOutcome(None, error, usage=usage, stop=reason)
@@ -292,33 +398,55 @@ class LuaRuntime(Runtime):
             traceback += ["stack traceback:", *(f"  {frame}" for frame in frames)]
         return None, CellError("LuaError", message, traceback)
 
+    # Editor requests never run user code and never cost the session: the name is found by a
+    # bounded scan here, the Lua side reads tables raw in hookable loops, and a request that
+    # the worker's watchdog stops (or that runs out of memory) answers empty, state kept.
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        before = code[:cursor_pos]
-        with self._switch.armed(0):
-            matches, partial = self._repl.complete(before.encode("utf-8", errors="replace"))
+        cursor_pos = max(0, min(cursor_pos, len(code)))
+        empty = {**_NO_MATCHES, "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+        name = _name_before(code, cursor_pos)
+        if name is None:
+            return empty
+        path, sep, partial = (part.encode() for part in name)
+        try:
+            with self._switch.armed(0):
+                matches = self._repl.complete(path, sep, partial)
+        except lua54.LuaError:
+            return empty
         names = [m for m in _text(matches).split("\n") if m]
-        return {
-            "matches": names,
-            "cursor_start": cursor_pos - int(partial),
-            "cursor_end": cursor_pos,
-            "metadata": {},
-            "status": "ok",
-        }
+        return {**empty, "matches": names, "cursor_start": cursor_pos - len(name[2])}
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
-        name = _name_at(code, cursor_pos)
+        cursor_pos = max(0, min(cursor_pos, len(code)))
         text = None
-        if name:
-            with self._switch.armed(0):
-                text = self._repl.inspect(name.encode())
+        # the name under the cursor, else the function whose call the cursor is in
+        for name in dict.fromkeys((_name_at(code, cursor_pos), _call_name(code, cursor_pos))):
+            if not name:
+                continue
+            try:
+                with self._switch.armed(0):
+                    text = self._repl.inspect(name.encode())
+            except lua54.LuaError:
+                text = None
+            if text is not None:
+                break
         if text is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
         return {"status": "ok", "found": True, "data": {"text/plain": _text(text)}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
-        with self._switch.armed(0):
-            status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
-        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+        if len(code) > MAX_IS_COMPLETE_CHARS:
+            return {"status": "unknown"}
+        try:
+            with self._switch.armed(0):
+                status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
+        except lua54.LuaError:
+            return {"status": "unknown"}
+        if status != "incomplete":
+            return {"status": status, "indent": ""}
+        counted = _block_depth(code) if len(code) <= MAX_INDENT_SCAN else 1
+        depth = min(MAX_INDENT_DEPTH, max(0, counted))
+        return {"status": status, "indent": "  " * depth}
 
     @staticmethod
     def banner() -> str:
