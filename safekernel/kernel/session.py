@@ -39,7 +39,7 @@ from safekernel.limits import (
     Limits,
     StopKind,
 )
-from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.confinement import LayerStatus
 from safekernel.wire.events import Frontend
 from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
