@@ -1,6 +1,7 @@
 """`python -m safekernel`:
 
-python -m safekernel install [--user | --sys-prefix | --prefix DIR] [--name NAME]
+python -m safekernel install [--user | --sys-prefix | --prefix DIR] [--runtime NAME] [--name NAME]
+python -m safekernel grade NOTEBOOK_OR_DIR ... [-o DIR] [-j N]   (or: safekernel grade ...)
 python -m safekernel -f CONNECTION_FILE [--SafeKernel.timeout=5 ...]   (Jupyter runs this)
 """
 
@@ -11,24 +12,47 @@ import sys
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["install"]:
-        from safekernel.install import main as install_main
+        from safekernel.kernel.install import main as install_main
 
         return install_main(argv[1:])
+    if argv[:1] == ["grade"]:
+        from safekernel.grade import main as grade_main
+
+        return grade_main(argv[1:])
     if _launched_by_jupyter(argv):
         # before the ~0.45 s of ipykernel's imports, so the zygote starts beside them (see
-        # launch.py); from the main thread, which the zygote's parent-death signal follows
-        from safekernel.launch import DEFAULT_RUNTIME, prestart
+        # kernel/zygote.py); from the main thread, which the zygote's parent-death signal follows
+        from safekernel.kernel.zygote import prestart
 
-        prestart(DEFAULT_RUNTIME)
-    from safekernel.app import SafeKernelApp
+        prestart(_runtime_option(argv))
+    from safekernel.kernel.app import SafeKernelApp
 
     SafeKernelApp.launch_instance(argv=argv)
     return 0
 
 
+def _runtime_option(argv: list[str]) -> str:
+    """The runtime named on the command line (`--SafeKernel.runtime=NAME`), else the default.
+    A config file may still choose another: the pool then starts that runtime's zygote."""
+    from safekernel.runtimes.registry import DEFAULT_RUNTIME
+
+    option = "--SafeKernel.runtime"
+    for arg, following in zip(argv, [*argv[1:], ""], strict=True):
+        if arg.startswith(option + "="):
+            return arg.removeprefix(option + "=")
+        if arg == option and following:
+            return following
+    return DEFAULT_RUNTIME
+
+
 def _launched_by_jupyter(argv: list[str]) -> bool:
     """A kernel launch (`-f CONNECTION_FILE`), not `--help` and the like."""
     return any(arg in ("-f", "--f") or arg.startswith(("-f=", "--f=")) for arg in argv)
+
+
+def console() -> None:
+    """The `safekernel` console script."""
+    sys.exit(main(sys.argv[1:]))
 
 
 if __name__ == "__main__":

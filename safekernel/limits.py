@@ -5,6 +5,8 @@ to have done so.
 
 from __future__ import annotations
 
+import enum
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -16,6 +18,38 @@ MIB = 1024 * 1024
 #: kills the worker this long after it, for code stuck inside a C function.
 HARD_KILL_GRACE_S = 0.5
 
+#: A worker's RLIMIT_AS is its memory limit plus this headroom for the interpreter itself ...
+ADDRESS_SPACE_HEADROOM = 1024 * MIB
+#: ... of which the interpreter, lupa and the worker's thread stacks map this much for
+#: themselves (a Lua worker maps ~700 MB of address space before any cell); `%memory` may use
+#: the rest, so a cell meets its own clear memory limit before the address-space backstop.
+#: These two are the Lua runtime's; a runtime entry may declare its own (runtimes/registry).
+INTERPRETER_ADDRESS_SPACE = 768 * MIB
+
+
+class StopKind(enum.StrEnum):
+    """What stopped a cell short of its end. The first five are limits: the worker reports them
+    (`done.stop`) and the kernel records them for a stop it enforced itself. The last two only
+    the kernel sees, as a HardStop's kind: the worker died, or broke the protocol."""
+
+    TIME = "time"
+    INTERRUPT = "interrupt"
+    OUTPUT = "output"
+    MEMORY = "memory"
+    INSTRUCTIONS = "instructions"
+    CRASH = "crash"
+    PROTOCOL = "protocol"
+
+
+#: the stops a worker may report in `done.stop` (the limits)
+STOP_KINDS = (
+    StopKind.TIME,
+    StopKind.INTERRUPT,
+    StopKind.OUTPUT,
+    StopKind.MEMORY,
+    StopKind.INSTRUCTIONS,
+)
+
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
 #: channel's frame cap, so an honest worker never sends a frame the kernel must refuse.
 DISPLAY_BYTES = 8 * MIB
@@ -23,6 +57,15 @@ DISPLAY_BYTES = 8 * MIB
 CELL_DISPLAY_BYTES = 32 * MIB
 #: Deepest application/json a cell may display (frontends render it as a tree)
 JSON_DEPTH = 64
+
+#: The documented maxima a per-cell magic may ask for when the operator sets no ceiling of
+#: their own (the `max_*` options; see Ceilings)
+MAX_TIMEOUT_S = 600.0
+MAX_OUTPUT = 64 * MIB
+#: Hard bounds of any limit, whatever is configured: past these a value is nonsense (and
+#: would not fit the channel's 64-bit integers)
+LARGEST_TIMEOUT_S = 24 * 3600.0
+LARGEST_COUNT = 2**62
 
 
 @dataclass(frozen=True)
@@ -39,13 +82,13 @@ class Limits:
     output: int = 1 * MIB
 
     def validate(self) -> Limits:
-        if not 0 < self.timeout <= 24 * 3600:
+        if not 0 < self.timeout <= LARGEST_TIMEOUT_S:
             raise ConfigError(f"timeout must be between 0 and 86400 seconds, not {self.timeout}")
-        if self.memory < 4 * MIB:
+        if not 4 * MIB <= self.memory <= LARGEST_COUNT:
             raise ConfigError(f"memory limit must be at least 4M, not {self.memory} bytes")
-        if self.instructions < 0:
+        if not 0 <= self.instructions <= LARGEST_COUNT:
             raise ConfigError("instruction limit must be 0 (off) or a positive count")
-        if self.output < 1024:
+        if not 1024 <= self.output <= LARGEST_COUNT:
             raise ConfigError("output limit must be at least 1K")
         return self
 
@@ -80,9 +123,72 @@ def parse_size(text: str) -> int:
         value = float(cleaned)
     except ValueError:
         raise ConfigError(f"not a size: {text!r} (use e.g. 64M, 1G, 512K)") from None
-    if value <= 0:
+    if not value > 0:  # also NaN
         raise ConfigError(f"size must be positive: {text!r}")
+    if not math.isfinite(value * factor) or value * factor > LARGEST_COUNT:
+        raise ConfigError(f"size is too large: {text!r}")
     return int(value * factor)
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The most a per-cell magic may ask for: the operator's `max_*` options.
+
+    A magic may lower any limit; it may raise one up to its ceiling, never past it. A ceiling
+    is never below the configured limit itself (the operator's own default always runs).
+    `instructions` 0 means no ceiling; otherwise a cell may not turn the budget off either.
+    """
+
+    timeout: float = MAX_TIMEOUT_S
+    memory: int = LARGEST_COUNT
+    instructions: int = 0
+    output: int = MAX_OUTPUT
+
+    @classmethod
+    def around(cls, defaults: Limits, **ceilings: Any) -> Ceilings:
+        """Ceilings raised where needed to admit `defaults` (a configured limit above its
+        ceiling is the operator's choice: it becomes the ceiling)."""
+        wanted = cls(**ceilings)
+        instructions = wanted.instructions
+        return cls(
+            timeout=max(wanted.timeout, defaults.timeout),
+            memory=max(wanted.memory, defaults.memory),
+            instructions=max(instructions, defaults.instructions) if instructions else 0,
+            output=max(wanted.output, defaults.output),
+        )
+
+    def check(self, limits: Limits, defaults: Limits) -> None:
+        """Raise ConfigError, saying what is allowed, if `limits` asks for more than this
+        where it differs from `defaults` (the configured limits always run)."""
+        if limits.timeout != defaults.timeout and limits.timeout > self.timeout:
+            raise _over("timeout", f"{self.timeout:g} s", "max_timeout")
+        if limits.memory != defaults.memory and limits.memory > self.memory:
+            raise _over("memory", f"{self.memory // MIB}M", "max_memory")
+        if limits.output != defaults.output and limits.output > self.output:
+            raise _over("output", _size_text(self.output), "max_output")
+        if limits.instructions == defaults.instructions:
+            return
+        if self.instructions and limits.instructions == 0:
+            raise ConfigError(
+                "%instructions 0 (no budget) is not allowed in this kernel: a cell may run at "
+                f"most {self.instructions:,} Lua instructions (its ceiling, set by whoever "
+                "started the kernel: --SafeKernel.max_instructions); ask for that or less"
+            )
+        if self.instructions and limits.instructions > self.instructions:
+            raise _over("instructions", f"{self.instructions:,}", "max_instructions")
+
+
+def _over(magic: str, most: str, option: str) -> ConfigError:
+    return ConfigError(
+        f"%{magic} can be at most {most} in this kernel (its ceiling, set by whoever started "
+        f"the kernel: --SafeKernel.{option}); ask for less"
+    )
+
+
+def _size_text(size: int) -> str:
+    if size % MIB == 0:
+        return f"{size // MIB}M"
+    return f"{size // 1024}K" if size % 1024 == 0 else f"{size} bytes"
 
 
 def limit_message(
@@ -95,27 +201,27 @@ def limit_message(
         if state_kept
         else "The worker was replaced, so earlier variables are gone: re-run the cells you need."
     )
-    if kind == "time":
+    if kind == StopKind.TIME:
         return (
             "TimeLimitExceeded",
             f"time limit exceeded: the cell ran longer than {limits.timeout:g} s. {kept} "
             "Put `%timeout SECONDS` on the cell's first line to allow more.",
         )
-    if kind == "interrupt":
+    if kind == StopKind.INTERRUPT:
         return "KeyboardInterrupt", f"interrupted. {kept}"
-    if kind == "instructions":
+    if kind == StopKind.INSTRUCTIONS:
         return (
             "InstructionLimitExceeded",
             f"instruction limit exceeded: the cell ran more than {limits.instructions:,} Lua "
             f"instructions. {kept} Put `%instructions N` on the cell's first line to allow more.",
         )
-    if kind == "memory":
+    if kind == StopKind.MEMORY:
         return (
             "MemoryError",
             f"memory limit exceeded: the cell needed more than {limits.memory // MIB} MB. {kept} "
             "Put `%memory 512M` on the cell's first line to allow more.",
         )
-    if kind == "output":
+    if kind == StopKind.OUTPUT:
         return (
             "OutputLimitExceeded",
             f"output limit exceeded: the cell printed more than {limits.output // 1024} KB, so "

@@ -182,7 +182,7 @@ def process_tree(pid: int) -> list[psutil.Process]:
 
 
 def zygotes(kernel: Kernel | int) -> list[psutil.Process]:
-    """The kernel's zygote(s): its children whose command line names safekernel.zygote (the
+    """The kernel's zygote(s): its children whose command line names safekernel.worker.zygote (the
     workers have the same command line: they are forks of it)."""
     try:
         pid = kernel if isinstance(kernel, int) else kernel.pid
@@ -192,7 +192,8 @@ def zygotes(kernel: Kernel | int) -> list[psutil.Process]:
     return [
         p
         for p in children
-        if "safekernel.zygote" in " ".join(_cmdline(p)) and p.status() != psutil.STATUS_ZOMBIE
+        if "safekernel.worker.zygote" in " ".join(_cmdline(p))
+        and p.status() != psutil.STATUS_ZOMBIE
     ]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 lua54 = pytest.importorskip("lupa.lua54")
 
-LUA_DIR = Path(__file__).resolve().parents[1] / "safekernel" / "runtimes" / "lua"
+LUA_DIR = Path(__file__).resolve().parents[1] / "safekernel" / "runtimes" / "lua" / "lib"
 
 # Exactly what the loader promises the module: these basic functions and copies of these
 # libraries (string without dump). Nothing else: no io, os, debug, require or load.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from safekernel.datadir import MAX_READ_BYTES, DataDir, DataError, split_name
+from safekernel.runtimes.datadir import MAX_READ_BYTES, DataDir, DataError, split_name
 from tests.conftest import Kernel
 
 

@@ -157,3 +157,11 @@ def test_is_complete_waits_for_end(kernel: Kernel) -> None:
     content = reply(kernel, kernel.kc.is_complete("function f()\n  return 1\nend"))
     assert content["status"] == "complete"
     assert reply(kernel, kernel.kc.is_complete("x = = 1"))["status"] == "invalid"
+
+
+def test_completing_a_table_with_many_keys_keeps_the_session(kernel: Kernel) -> None:
+    kernel.run("many = {}\nfor i = 1, 100000 do many['k' .. i] = i end\nkept_after_complete = 7")
+    content = complete(kernel, "many.k")
+    assert content["status"] == "ok"
+    assert 0 < len(content["matches"]) <= 1000
+    assert kernel.run("kept_after_complete").result == "7"

@@ -38,6 +38,33 @@ def test_statement_cell_has_no_result(kernel: Kernel) -> None:
     assert run.of_type("execute_result") == []
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "function sq_t(a) return a * a end\nassert(sq_t(3) == 9)",
+        "assert(sq_t(3))",  # assert returns its arguments: 9 would read as a score
+        "assert (sq_t(3), 'message')",
+        "assert(\n  sq_t(3) == 9,\n  'several lines'\n)",
+        "1 + 1;",
+        "sq_t(4);  \n",
+        "local v = sq_t(5);",
+    ],
+)
+def test_trailing_assert_or_semicolon_shows_no_value(kernel: Kernel, code: str) -> None:
+    run = kernel.run(code)
+    assert run.status == "ok"
+    assert run.of_type("execute_result") == []
+
+
+def test_a_failing_trailing_assert_is_still_an_error(kernel: Kernel) -> None:
+    kernel.run("function sq_u(a) return a * a end")
+    run = kernel.run("assert(sq_u(3) == 10, 'sq_u(3) should be 10')")
+    assert run.error is not None
+    assert run.error["evalue"] == "cell:1: sq_u(3) should be 10"
+    # a name that merely starts with "assert" is an ordinary value
+    assert kernel.run("asserted = 3\nasserted").result == "3"
+
+
 def test_long_table_is_pretty_printed_on_several_lines(kernel: Kernel) -> None:
     run = kernel.run('local t = {} for i = 1, 30 do t[i] = "item" .. i end return t')
     assert run.result is not None

@@ -63,3 +63,50 @@ def test_conflicting_locations_are_refused_with_a_message() -> None:
     result = install("--user", "--prefix", "/tmp/x")
     assert result.returncode != 0
     assert "not allowed with" in result.stderr
+
+
+def _modes(root: Path) -> dict[str, int]:
+    return {
+        str(path.relative_to(root)): path.stat().st_mode & 0o777
+        for path in [root, *sorted(root.rglob("*"))]
+    }
+
+
+def test_install_is_readable_by_everyone_whatever_the_umask(tmp_path: Path) -> None:
+    # root's umask is often 077, and the spec is built in a 0700 TemporaryDirectory: the
+    # installed spec must still be readable by the users who start the kernel
+    result = subprocess.run(
+        [sys.executable, "-m", "safekernel", "install", "--prefix", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=lambda: os.umask(0o077),
+    )
+    assert result.returncode == 0, result.stderr
+    modes = _modes(tmp_path / "share")
+    assert modes == {
+        ".": 0o755,
+        "jupyter": 0o755,
+        "jupyter/kernels": 0o755,
+        "jupyter/kernels/safe": 0o755,
+        "jupyter/kernels/safe/kernel.json": 0o644,
+        "jupyter/kernels/safe/logo-32x32.png": 0o644,
+        "jupyter/kernels/safe/logo-64x64.png": 0o644,
+    }
+
+
+def test_install_leaves_existing_directories_alone(tmp_path: Path) -> None:
+    kernels = tmp_path / "share" / "jupyter" / "kernels"
+    kernels.mkdir(parents=True)
+    kernels.chmod(0o750)
+    result = install("--prefix", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert kernels.stat().st_mode & 0o777 == 0o750
+    assert (kernels / "safe").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_bad_name_is_refused_with_a_message(tmp_path: Path) -> None:
+    result = install("--prefix", str(tmp_path), "--name", "a b")
+    assert result.returncode == 2
+    assert "Invalid kernel name" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -30,7 +30,7 @@ def test_kernel_runs_a_zygote_and_a_worker_as_separate_processes() -> None:
         assert k.run("1").result == "1"
         tree = k.tree()
         commands = [" ".join(p.cmdline()) for p in tree]
-        assert any("safekernel.zygote" in c for c in commands)
+        assert any("safekernel.worker.zygote" in c for c in commands)
         # kernel, zygote, the session's worker and at least one spare
         assert len(tree) >= 4
         workers = [p for p in tree if p.ppid() != k.pid and p.pid != k.pid]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from safekernel.worker import fail_closed
+from safekernel.worker.loop import fail_closed
 from tests.conftest import Kernel, start_kernel, wait_gone
 
 MIB = 1024 * 1024

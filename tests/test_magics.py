@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from safekernel.errors import ConfigError
+from safekernel.kernel.magics import parse_cell
 from safekernel.limits import MIB, Limits
-from safekernel.magics import parse_cell
 
 
 def test_limits_are_overridden_per_cell() -> None:

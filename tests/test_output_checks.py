@@ -13,9 +13,9 @@ import time
 import msgpack
 import pytest
 
-from safekernel.channel import HEADER, decode_from_worker
 from safekernel.errors import ProtocolError
-from safekernel.outputs import OutputCheck, Refused, check_jpeg, check_png, metadata
+from safekernel.kernel.outputs import OutputCheck, Refused, check_jpeg, check_png, metadata
+from safekernel.wire.channel import HEADER, decode_from_worker
 from tests.conftest import Kernel
 from tests.lua_bytes import JPEG_2X2, lua_literal, png
 

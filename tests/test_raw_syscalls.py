@@ -31,8 +31,8 @@ import msgpack
 import psutil
 import pytest
 
-from safekernel.channel import BlockingChannel
 from safekernel.sandbox import SandboxConfig, confine
+from safekernel.wire.channel import BlockingChannel
 from tests.conftest import Kernel, start_kernel, wait_gone
 
 CHILD_TIMEOUT_S = 30.0

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from safekernel.kernel import SafeKernel
+from safekernel.kernel.kernel import SafeKernel
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ROW = re.compile(r"^\| `SafeKernel\.(\w+)` \| `([^`]*)` \| (.*) \|$")

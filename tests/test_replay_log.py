@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from safekernel.limits import Limits
-from safekernel.replay import (
+from safekernel.kernel.replay import (
     LoggedCell,
     RecordingFrontend,
     ReplayLog,
@@ -15,6 +14,7 @@ from safekernel.replay import (
     SilentFrontend,
     replay,
 )
+from safekernel.limits import Limits
 
 LIMITS = Limits(timeout=5)
 

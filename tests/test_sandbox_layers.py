@@ -548,3 +548,56 @@ def test_all_layers_in_order_keep_lua_threads_and_channel_working(
     assert report["work"] == "ok"
     assert report["read_outside"] == "EACCES"  # Landlock: seccomp lets read-only opens through
     assert report["write_inside"] == "EPERM"  # seccomp: no open for writing at all
+
+
+# --- fail closed: what the layers' order makes of a failure -------------------------------
+
+
+def test_rlimits_keep_a_lower_hard_limit_instead_of_failing() -> None:
+    """A host that already caps a limit lower is stricter, not a failure (raising it back is
+    impossible without privileges): the layer stays active and says what it set."""
+
+    def child() -> Report:
+        import resource
+
+        from safekernel.sandbox.config import SandboxConfig
+        from safekernel.sandbox.rlimits import set_rlimits
+
+        resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
+        report = applied(set_rlimits(SandboxConfig(cpu_seconds=3600)))
+        report["cpu"] = list(resource.getrlimit(resource.RLIMIT_CPU))
+        return report
+
+    report = run_confined(child)
+    assert report["state"] == LayerState.ACTIVE.value
+    assert "CPU 120s" in str(report["detail"])
+    assert report["cpu"] == [120, 120]
+
+
+def test_a_failed_layer_stops_the_steps_and_raises() -> None:
+    """The steps stop at the first FAILED layer: the later ones are not tried, and the caller
+    (the worker) gets LayerFailed with the report so far, never a list to serve with."""
+
+    def child() -> Report:
+        from safekernel.sandbox import LayerFailed, SandboxConfig, inject_failure, lockdown
+
+        inject_failure("nproc")
+        try:
+            lockdown(SandboxConfig(), [LayerStatus("process", LayerState.ACTIVE)])
+        except LayerFailed as failed:
+            report: Report = {"layers": [layer.to_wire() for layer in failed.layers]}
+        else:
+            report = {"layers": "lockdown returned"}
+        # seccomp, the step after nproc, was never installed: files still open
+        report["open"] = outcome(lambda: os.close(os.open("/dev/null", os.O_RDONLY)))
+        return report
+
+    report = run_confined(child)
+    layers = report["layers"]
+    assert isinstance(layers, list)
+    assert [(layer["name"], layer["state"]) for layer in layers] == [
+        ("process", "active"),
+        ("nproc", "failed"),
+    ]
+    assert "injected" in layers[-1]["detail"]
+    assert report["open"] == "ok"

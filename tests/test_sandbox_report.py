@@ -4,8 +4,11 @@ root (the worker drops to nobody) and as a normal user (a user namespace for the
 from __future__ import annotations
 
 import os
+import re
 
-from tests.conftest import Kernel
+import psutil
+
+from tests.conftest import Kernel, wait_for, workers
 
 LAYERS = (
     "process",
@@ -43,6 +46,42 @@ def test_privileges_match_who_runs_the_kernel(kernel: Kernel) -> None:
         assert "already unprivileged" in layers["privileges"]["detail"]
         assert "no capabilities" in layers["privileges"]["detail"]
         assert "user namespace" in layers["network"]["detail"]
+
+
+def _status(process: psutil.Process) -> dict[str, str]:
+    with open(f"/proc/{process.pid}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+def test_the_report_names_the_ids_the_host_sees(kernel: Kernel) -> None:
+    """As root the worker is nobody; as a normal user it keeps the kernel's ids, and the
+    report says those, not 65534 (what a user namespace without an id map shows inside)."""
+    uid, gid = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    detail = _layers(kernel)["privileges"]["detail"]
+    assert re.search(rf"\buid {uid} gid {gid}\b", detail), detail
+    if os.geteuid() != 0:
+        assert "65534" not in detail
+        assert (
+            f"uid {uid} and gid {gid} mapped to themselves" in _layers(kernel)["network"]["detail"]
+        )
+    assert wait_for(lambda: workers(kernel) != [])
+    for worker in workers(kernel):
+        # what the host's /proc says about the worker, read from outside its namespaces
+        status = _status(worker)
+        assert status["Uid"].split() == [str(uid)] * 4
+        assert status["Gid"].split() == [str(gid)] * 4
+
+
+def test_workers_hold_no_capability_in_any_set(kernel: Kernel) -> None:
+    """Effective, permitted, inheritable, ambient and bounding sets all empty, as root and in a
+    normal user's own user namespace (where the worker starts with every capability)."""
+    if os.geteuid() != 0:
+        assert "empty bounding set" in _layers(kernel)["privileges"]["detail"]
+    assert wait_for(lambda: workers(kernel) != [])
+    for worker in workers(kernel):
+        status = _status(worker)
+        for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(status[name], 16) == 0, f"{name} {status[name]}"
 
 
 def test_sandbox_magic_prints_every_layer(kernel: Kernel) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from safekernel import launch
+from safekernel.kernel import zygote as launch
 from tests.conftest import Kernel, start_kernel, wait_gone
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _zygote_of(k: Kernel) -> psutil.Process:
     zygotes = [
-        p for p in psutil.Process(k.pid).children() if "safekernel.zygote" in " ".join(p.cmdline())
+        p
+        for p in psutil.Process(k.pid).children()
+        if "safekernel.worker.zygote" in " ".join(p.cmdline())
     ]
     assert len(zygotes) == 1
     return zygotes[0]
@@ -29,7 +31,7 @@ def _zygote_of(k: Kernel) -> psutil.Process:
 
 def test_worker_side_imports_no_asyncio_ipykernel_or_zmq() -> None:
     code = (
-        "import sys, safekernel.zygote, safekernel.runtimes.lua\n"
+        "import sys, safekernel.worker.zygote, safekernel.runtimes.lua\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'asyncio', 'ipykernel', 'zmq', 'IPython', 'jupyter_client'}))"
     )

@@ -9,7 +9,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from safekernel.limits import Limits
+from safekernel.limits import Limits, StopKind
 
 MimeBundle = dict[str, Any]
 
@@ -37,11 +37,13 @@ class CellError:
 
 @dataclass
 class CellOutcome:
-    """How a cell ended. `result` is its value as a MIME bundle, if it had one."""
+    """How a cell ended. `result` is its value as a MIME bundle, if it had one; `stop` names
+    the limit that stopped it, None if none did."""
 
     result: MimeBundle | None = None
     error: CellError | None = None
     usage: dict[str, float] = field(default_factory=dict)
+    stop: StopKind | None = None
 
     @property
     def status(self) -> str:
@@ -63,7 +65,7 @@ class Runtime(abc.ABC):
         the worker, before any request. `seed` is 16 random bytes drawn for this worker."""
 
     @abc.abstractmethod
-    def interrupt(self, reason: str) -> None:
+    def interrupt(self, reason: StopKind) -> None:
         """Stop the running cell soon; safe to call from another thread at any time."""
 
     @abc.abstractmethod

@@ -14,8 +14,14 @@ Order, and why:
   7. nproc        RLIMIT_NPROC 0, now that the threads exist
   8. seccomp      last, with TSYNC so it covers every thread: earlier steps need syscalls it
                   refuses
-Each layer returns a LayerStatus; nothing here raises for a host that lacks a layer. The kernel
-decides what a missing layer means (a loud warning, or a refusal with require_all_layers).
+Each layer returns a LayerStatus. Fail closed:
+  UNAVAILABLE  the host lacks the layer (old kernel, Landlock not in lsm=, user namespaces off),
+               with why: the worker goes on, and the kernel degrades loudly (log, banner,
+               kernel_info, %sandbox) or refuses the worker under require_all_layers;
+  FAILED       anything else (an errno the layer does not expect, an exception, a bad option):
+               the steps stop there and `LayerFailed` is raised, so the worker ends before it
+               says ready; it tells the kernel which layer failed and why, never serves a cell.
+Each layer module says, where it classifies an error, why that error is one or the other.
 """
 
 from __future__ import annotations
@@ -32,42 +38,103 @@ from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.sandbox.rlimits import forbid_new_processes, set_rlimits
 from safekernel.sandbox.seccomp import apply_seccomp
 
-__all__ = ["LayerState", "LayerStatus", "SandboxConfig", "confine", "harden", "lockdown"]
+__all__ = [
+    "LayerFailed",
+    "LayerState",
+    "LayerStatus",
+    "SandboxConfig",
+    "confine",
+    "harden",
+    "inject_failure",
+    "lockdown",
+]
 
 Layer = Callable[[], LayerStatus]
+
+#: Test hook: the layer of this name raises instead of running (see `inject_failure`).
+_injected_failure: str | None = None
+
+
+class LayerFailed(Exception):
+    """A layer FAILED: the worker must end. `layers` is the report up to and including it."""
+
+    def __init__(self, layers: list[LayerStatus]) -> None:
+        failed = layers[-1]
+        super().__init__(f"sandbox layer {failed.name} failed: {failed.detail}")
+        self.layers = layers
+
+
+def inject_failure(name: str | None) -> None:
+    """Make layer `name` raise an unexpected error in every worker forked from here on.
+
+    Only the zygote calls this, once at its start, from SAFEKERNEL_TEST_FAIL_LAYER in the
+    environment the kernel's operator started it with (tests set it; nothing a cell or a
+    message can reach sets it). It can only make a worker end before it serves: a failure is
+    never a way to skip a layer and go on.
+    """
+    global _injected_failure  # noqa: PLW0603 -- process-wide by design, set once per zygote
+    _injected_failure = name or None
 
 
 def _run(name: str, layer: Layer) -> LayerStatus:
     try:
-        return layer()
-    except Exception as exc:  # a layer bug must show up in the report, not kill the zygote
-        return LayerStatus(name, LayerState.FAILED, f"{type(exc).__name__}: {exc}")
+        if name == _injected_failure:
+            raise RuntimeError("failure injected by SAFEKERNEL_TEST_FAIL_LAYER")
+        status = layer()
+    except Exception as exc:  # any unexpected error is a FAILED layer: the worker ends
+        status = LayerStatus(name, LayerState.FAILED, f"{type(exc).__name__}: {exc}")
+    return status
+
+
+def _apply(steps: list[tuple[str, Layer]], done: list[LayerStatus]) -> list[LayerStatus]:
+    """Run `steps` in order; stop at the first FAILED one and raise LayerFailed."""
+    layers: list[LayerStatus] = []
+    for name, step in steps:
+        status = _run(name, step)
+        layers.append(status)
+        if status.state is LayerState.FAILED:
+            raise LayerFailed(done + layers)
+    return layers
 
 
 def harden(config: SandboxConfig, channel_fd: int) -> list[LayerStatus]:
     """Apply the layers that must precede the worker's threads, in order."""
+    # the ids this process has as the host sees them, before a user namespace can hide them
+    host_uid, host_gid = os.getuid(), os.getgid()
     steps: list[tuple[str, Layer]] = [
         ("process", lambda: clean_process(channel_fd)),
         ("network", leave_network),
         ("rlimits", lambda: set_rlimits(config)),
-        ("privileges", lambda: drop_privileges(config.worker_uid, config.worker_gid)),
+        (
+            "privileges",
+            lambda: drop_privileges(
+                config.worker_uid, config.worker_gid, host_ids=(host_uid, host_gid)
+            ),
+        ),
         ("no_new_privs", set_no_new_privs),
         ("not_dumpable", set_not_dumpable),
         ("landlock", lambda: apply_landlock([config.data_dir] if config.data_dir else [])),
     ]
-    return [_run(name, step) for name, step in steps]
+    return _apply(steps, [])
 
 
-def lockdown(config: SandboxConfig) -> list[LayerStatus]:
-    """Apply the layers that must follow the worker's threads (see the order above)."""
+def lockdown(config: SandboxConfig, done: list[LayerStatus] | None = None) -> list[LayerStatus]:
+    """Apply the layers that must follow the worker's threads (see the order above).
+
+    `done` is the report so far, for the LayerFailed a failure raises."""
     self_pid = os.getpid()
     # with a data dir, read-only opens pass seccomp and Landlock decides which paths
     reads = config.data_dir is not None
     steps: list[tuple[str, Layer]] = [
         ("nproc", forbid_new_processes),
-        ("seccomp", lambda: apply_seccomp(self_pid=self_pid, allow_file_reads=reads)),
+        (
+            "seccomp",
+            lambda: apply_seccomp(
+                self_pid=self_pid, allow_file_reads=reads, extra=config.extra_syscalls
+            ),
+        ),
     ]
-    return [_run(name, step) for name, step in steps]
+    return _apply(steps, done or [])
 
 
 def confine(
@@ -77,7 +144,8 @@ def confine(
 
     The real worker calls exactly this, and so does the test fixture that attacks the OS layers
     from Python with the Lua layer bypassed: what the tests break is what workers run.
+    Raises LayerFailed if a layer FAILED: the caller must then end the process.
     """
     layers = harden(config, channel_fd)
     start_threads()
-    return layers + lockdown(config)
+    return layers + lockdown(config, layers)

@@ -23,10 +23,12 @@ class SandboxConfig:
     cpu_seconds: int = 3600
     #: RLIMIT_NOFILE: the worker holds its channel and nothing else
     open_files: int = 16
+    #: syscalls the worker's runtime needs beyond seccomp's base allow-list (its registry entry)
+    extra_syscalls: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> SandboxConfig:
-        return cls(**data)
+        return cls(**{**data, "extra_syscalls": tuple(data.get("extra_syscalls", ()))})

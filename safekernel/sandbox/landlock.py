@@ -19,6 +19,13 @@ them first); `stat`, `chdir` and path lookups are not access rights, so file met
 visible to Landlock (seccomp refuses those calls); UDP and other socket families are not
 covered (the network namespace and seccomp's refusal of socket() are); rights added by ABIs
 newer than this module knows (e.g. ABI 9 pathname unix sockets) are left unhandled.
+
+Classification (see sandbox/__init__.py): UNAVAILABLE only where the host lacks Landlock: an
+architecture without the syscalls, ENOSYS (kernel older than 5.13 or built without it),
+EOPNOTSUPP (built in but not enabled by lsm=). Everything else is FAILED and ends the worker:
+an unexpected errno from the ABI query or the ruleset calls, a configured data dir that cannot
+be opened (a wrong option must not silently become "no data dir" or "no Landlock"), and a
+threaded process on an ABI that would leave threads unrestricted (a bug in the caller).
 """
 
 from __future__ import annotations

@@ -2,7 +2,17 @@
 that is down), so even a socket that got past seccomp reaches nothing.
 
 As root, CLONE_NEWNET alone is enough; an unprivileged process first needs a user namespace of
-its own (CLONE_NEWUSER), which must be done while the process is still single-threaded.
+its own (CLONE_NEWUSER), which must be done while the process is still single-threaded. In that
+user namespace the worker maps its own uid and gid to themselves (one id each, setgroups
+denied), so what it reports about itself is what the host sees: without a map it would read
+back 65534, the overflow id, while the host still knows it as the kernel's user.
+
+Classification (see sandbox/__init__.py): EPERM, EINVAL, ENOSPC and EUSERS from unshare mean
+the host does not let this process make the namespace (no CAP_SYS_ADMIN as root in a
+container, unprivileged user namespaces switched off by sysctl or AppArmor, the namespace
+count limit reached): UNAVAILABLE, with why; seccomp still refuses socket() and Landlock TCP.
+Any other errno is unexpected: FAILED. The id map cannot fail for a namespace this process
+just made, except without /proc: the layer is still active then, and says the ids are unmapped.
 """
 
 from __future__ import annotations
@@ -25,12 +35,39 @@ def _unshare(flags: int) -> int:
     return ctypes.get_errno()
 
 
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _map_own_ids(uid: int, gid: int) -> str:
+    """Map uid and gid to themselves in the new user namespace; "" or why it could not."""
+    try:
+        # an unprivileged process may write its gid_map only once setgroups is denied
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError as exc:
+        return f"ids unmapped: {exc.strerror}"
+    return ""
+
+
 def leave_network() -> LayerStatus:
-    flags = CLONE_NEWNET if os.geteuid() == 0 else CLONE_NEWUSER | CLONE_NEWNET
+    root = os.geteuid() == 0
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNET if root else CLONE_NEWUSER | CLONE_NEWNET
     err = _unshare(flags)
     if err == 0:
-        how = "new network namespace" + ("" if os.geteuid() == 0 else " (in a user namespace)")
-        return LayerStatus("network", LayerState.ACTIVE, how)
+        if root:
+            return LayerStatus("network", LayerState.ACTIVE, "new network namespace")
+        unmapped = _map_own_ids(uid, gid)
+        mapping = unmapped or f"uid {uid} and gid {gid} mapped to themselves"
+        return LayerStatus(
+            "network", LayerState.ACTIVE, f"new network namespace (in a user namespace, {mapping})"
+        )
     if err in (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS):
         return LayerStatus(
             "network",

@@ -3,8 +3,9 @@
 `drop_privileges` switches a root worker to an unprivileged uid/gid (nobody/nogroup by default,
 chosen by the caller), empties every capability set, including the bounding and ambient sets,
 and then proves it cannot get back: `setuid(0)` must fail and `capget` must report nothing. A
-worker that is not root keeps its uid; if it still holds capabilities (for instance as root of
-its own user namespace) those are cleared too.
+worker that is not root keeps its uid; the capabilities it holds as owner of its own user
+namespace (made by the network layer) are cleared too, the bounding set included, and its
+report gives the uid the host sees.
 
 `set_no_new_privs` stops any later `execve` from gaining privilege (setuid binaries, file
 capabilities) and is what lets an unprivileged process install Landlock and seccomp.
@@ -43,6 +44,7 @@ _CAPABILITY_WORDS = 2
 _MAX_CAPABILITIES = 64
 
 _ROOT_ID = 0
+_CAP_SETPCAP = 8
 
 
 class _CapHeader(ctypes.Structure):
@@ -212,27 +214,47 @@ def _verify_switched(uid: int, gid: int) -> str:
     return _leftover_capabilities(check_bounding=True)
 
 
-def _keep_unprivileged_uid(name: str) -> LayerStatus:
-    """A non-root worker keeps its uid but must not keep capabilities (e.g. in a user ns)."""
-    uid = os.getuid()
+def _may_drop_bounding_set() -> bool:
+    """PR_CAPBSET_DROP needs CAP_SETPCAP: a non-root worker has it only in its own user
+    namespace (which it made for the network layer, and holds every capability in)."""
+    return bool(_capget()[0].effective & (1 << _CAP_SETPCAP))
+
+
+def _keep_unprivileged_uid(name: str, host_ids: tuple[int, int]) -> LayerStatus:
+    """A non-root worker keeps its uid but no capability: in its own user namespace it holds
+    every one, and the bounding set is full; it drops them all. The report names the ids the
+    host sees (the kernel's), not the ones a user namespace may show inside."""
+    host_uid, host_gid = host_ids
     try:
-        if _holds_capabilities():
-            _clear_ambient_set()
-            _clear_capability_sets()
-        problem = _leftover_capabilities(check_bounding=False)
+        bounding = _may_drop_bounding_set()
+        if bounding:
+            _drop_bounding_set()
+        _clear_ambient_set()
+        _clear_capability_sets()
+        problem = _leftover_capabilities(check_bounding=bounding)
     except OSError as exc:
         return LayerStatus(name, LayerState.FAILED, f"could not clear capabilities: {exc}")
     if problem:
         return LayerStatus(name, LayerState.FAILED, problem)
+    inside = os.getuid()
+    ids = f"uid {host_uid} gid {host_gid}, the kernel's"
+    if inside != host_uid:
+        ids += f"; {inside} inside its user namespace"
+    # without CAP_SETPCAP the bounding set cannot shrink; it only limits what an execve could
+    # gain, and no_new_privs (next layer) and seccomp's refusal of execve make it inert
+    rest = "empty bounding set" if bounding else "bounding set kept (inert under no_new_privs)"
     return LayerStatus(
-        name, LayerState.ACTIVE, f"already unprivileged (uid {uid}), no capabilities"
+        name, LayerState.ACTIVE, f"already unprivileged ({ids}), no capabilities, {rest}"
     )
 
 
-def drop_privileges(uid: int, gid: int) -> LayerStatus:
+def drop_privileges(uid: int, gid: int, *, host_ids: tuple[int, int] | None = None) -> LayerStatus:
     """Become uid/gid with no groups and no capabilities when root; verify there is no way back.
 
-    Call it before Landlock and seccomp: both forbid the calls this needs.
+    `host_ids` are the caller's uid and gid as the host sees them, taken before any user
+    namespace (default: the current ones). Call it before Landlock and seccomp: both forbid
+    the calls this needs. Every error here is FAILED: dropping privileges is always permitted,
+    so a refusal is unexpected and the worker must not run.
     """
     name = "privileges"
     if _ROOT_ID in (uid, gid):
@@ -240,7 +262,7 @@ def drop_privileges(uid: int, gid: int) -> LayerStatus:
             name, LayerState.FAILED, "refusing to switch to uid/gid 0: configure e.g. 65534"
         )
     if not _is_root():
-        return _keep_unprivileged_uid(name)
+        return _keep_unprivileged_uid(name, host_ids or (os.getuid(), os.getgid()))
     try:
         _switch_ids(uid, gid)
         problem = _verify_switched(uid, gid)

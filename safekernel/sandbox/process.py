@@ -3,6 +3,7 @@ leave the zygote's process group, and die with the zygote.
 
 Defends against: a worker reading a descriptor or secret it inherited by accident (the
 connection file, the kernel's key in an environment variable, the zygote's control socket).
+Every step here works on any Linux, so any error is FAILED (the worker ends).
 """
 
 from __future__ import annotations

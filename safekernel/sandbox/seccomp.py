@@ -31,6 +31,7 @@ import ctypes
 import errno
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from safekernel.sandbox.privileges import set_no_new_privs
@@ -274,9 +275,14 @@ def _syscall_block(number: int, action: list[_Insn]) -> list[_Insn]:
     return [_jump(_BPF_JMP_JEQ_K, number, 0, len(action)), *action]
 
 
-def allowed_syscalls(*, allow_file_reads: bool = False) -> dict[str, str]:
-    """Every syscall the filter lets through (some with checked arguments), with its reason."""
-    return {**ALLOWED_SYSCALLS, **(FILE_READ_SYSCALLS if allow_file_reads else {})}
+def allowed_syscalls(
+    *, allow_file_reads: bool = False, extra: Sequence[str] = ()
+) -> dict[str, str]:
+    """Every syscall the filter lets through (some with checked arguments), with its reason.
+    `extra` are the runtime's own needs; its registry entry (runtimes/registry) says why each
+    one is safe."""
+    runtime = {name: "needed by the worker's runtime (see its registry entry)" for name in extra}
+    return {**runtime, **ALLOWED_SYSCALLS, **(FILE_READ_SYSCALLS if allow_file_reads else {})}
 
 
 def _arch_guard(spec: _Arch) -> list[_Insn]:
@@ -295,7 +301,9 @@ def _arch_guard(spec: _Arch) -> list[_Insn]:
     return guard
 
 
-def build_program(arch: str, self_pid: int, *, allow_file_reads: bool = False) -> list[_Insn]:
+def build_program(
+    arch: str, self_pid: int, *, allow_file_reads: bool = False, extra: Sequence[str] = ()
+) -> list[_Insn]:
     """The filter as (code, jt, jf, k) tuples; public so tests and docs can inspect it."""
     spec = _ARCHES[arch]
     checks = _argument_checks(self_pid)
@@ -303,7 +311,7 @@ def build_program(arch: str, self_pid: int, *, allow_file_reads: bool = False) -
     for name, code in ERRNO_OVERRIDES.items():
         if name in spec.numbers:
             program += _syscall_block(spec.numbers[name], [_errno(code)])
-    for name in allowed_syscalls(allow_file_reads=allow_file_reads):
+    for name in allowed_syscalls(allow_file_reads=allow_file_reads, extra=extra):
         if name not in spec.numbers:
             continue
         check = checks.get(name)
@@ -341,13 +349,30 @@ def _seccomp(spec: _Arch, operation: int, flags: int, arg: object) -> int:
     return -ctypes.get_errno() if result < 0 else result
 
 
-def _missing_actions(spec: _Arch) -> str:
+#: what the action probe's errno means when the host lacks what the filter needs: no seccomp()
+#: at all (ENOSYS), no SECCOMP_GET_ACTION_AVAIL before Linux 4.14 (EINVAL), an action the
+#: kernel does not know (EOPNOTSUPP). Anything else (EPERM from an outer sandbox's filter,
+#: EFAULT) is unexplained, so FAILED: seccomp is the wall this design leans on most.
+_UNAVAILABLE_ERRNOS = frozenset({errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
+
+
+def _missing_actions(spec: _Arch) -> LayerStatus | None:
     """Ask the kernel whether it supports every action the program returns (Linux >= 4.14)."""
     for action in (_RET_KILL_PROCESS, _RET_ERRNO, _RET_ALLOW):
         value = ctypes.c_uint32(action)
-        if _seccomp(spec, _SECCOMP_GET_ACTION_AVAIL, 0, ctypes.pointer(value)) != 0:
-            return f"kernel lacks seccomp action {action:#x} (needs Linux >= 4.14 with filters)"
-    return ""
+        result = _seccomp(spec, _SECCOMP_GET_ACTION_AVAIL, 0, ctypes.pointer(value))
+        if result == 0:
+            continue
+        if -result in _UNAVAILABLE_ERRNOS:
+            return LayerStatus(
+                _LAYER,
+                LayerState.UNAVAILABLE,
+                f"kernel lacks seccomp action {action:#x} (needs Linux >= 4.14 with filters)",
+            )
+        return LayerStatus(
+            _LAYER, LayerState.FAILED, f"seccomp action probe refused: {os.strerror(-result)}"
+        )
+    return None
 
 
 def _install(spec: _Arch, program: list[_Insn]) -> int:
@@ -362,12 +387,15 @@ def _host_arch() -> _Arch | None:
     return _ARCHES.get(platform.machine())
 
 
-def apply_seccomp(*, self_pid: int | None = None, allow_file_reads: bool = False) -> LayerStatus:
+def apply_seccomp(
+    *, self_pid: int | None = None, allow_file_reads: bool = False, extra: Sequence[str] = ()
+) -> LayerStatus:
     """Install the allow-list filter on every thread of the calling process (irreversible).
 
     `self_pid` is the only pid the worker may signal (default: the caller's pid). Pass
     `allow_file_reads=True` only together with a Landlock read-only data dir: it lets read-only
-    opens through (see FILE_READ_SYSCALLS), and Landlock keeps them inside that dir.
+    opens through (see FILE_READ_SYSCALLS), and Landlock keeps them inside that dir. `extra`
+    names the syscalls the runtime needs beyond the base list (its registry entry).
     """
     spec = _host_arch()
     if spec is None:
@@ -375,14 +403,18 @@ def apply_seccomp(*, self_pid: int | None = None, allow_file_reads: bool = False
             _LAYER, LayerState.UNAVAILABLE, f"no syscall table for {platform.machine()}"
         )
     missing = _missing_actions(spec)
-    if missing:
-        return LayerStatus(_LAYER, LayerState.UNAVAILABLE, missing)
+    if missing is not None:
+        return missing
     # Without no_new_privs an unprivileged process may not install a filter (EACCES).
     nnp = set_no_new_privs()
     if not nnp.active:
         return LayerStatus(_LAYER, nnp.state, f"needs no_new_privs: {nnp.detail}")
-    program = build_program(spec.name, self_pid or os.getpid(), allow_file_reads=allow_file_reads)
+    program = build_program(
+        spec.name, self_pid or os.getpid(), allow_file_reads=allow_file_reads, extra=extra
+    )
     result = _install(spec, program)
+    # The kernel has filters (probed above) and no_new_privs is set, so any refusal now (EINVAL
+    # for a program it rejects, ENOMEM, EACCES) is unexpected: FAILED, and the worker ends.
     if result > 0:
         # TSYNC reports the id of a thread it could not synchronise (it has its own filter).
         return LayerStatus(_LAYER, LayerState.FAILED, f"thread {result} could not be synchronised")
@@ -390,7 +422,7 @@ def apply_seccomp(*, self_pid: int | None = None, allow_file_reads: bool = False
         return LayerStatus(
             _LAYER, LayerState.FAILED, f"kernel refused the filter: {os.strerror(-result)}"
         )
-    allowed = allowed_syscalls(allow_file_reads=allow_file_reads)
+    allowed = allowed_syscalls(allow_file_reads=allow_file_reads, extra=extra)
     count = sum(name in spec.numbers for name in allowed)
     reads = ", read-only opens" if allow_file_reads else ""
     return LayerStatus(

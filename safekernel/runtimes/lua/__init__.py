@@ -16,22 +16,29 @@ from typing import Any
 import lupa
 from lupa import lua54
 
-from safekernel.datadir import DataDir, DataError
 from safekernel.errors import SafeKernelError
 from safekernel.limits import (
     CELL_DISPLAY_BYTES,
     DISPLAY_BYTES,
     JSON_DEPTH,
     Limits,
+    StopKind,
     limit_message,
 )
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, MimeBundle, Runtime
+from safekernel.runtimes.datadir import DataDir, DataError
 from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
 
 #: Read once when the zygote imports this module: a hardened worker can open no file.
+#: host/ holds the chunks that run with the real globals; lib/ the modules that run inside the
+#: cell's whitelist environment.
 _SOURCES = {
-    name: resources.files(__package__).joinpath(f"{name}.lua").read_bytes()
-    for name in ("sandbox", "render", "display", "docs", "repl", "errors", "json", "plot")
+    name: resources.files(__package__).joinpath(folder).joinpath(f"{name}.lua").read_bytes()
+    for folder, names in (
+        ("host", ("sandbox", "render", "display", "docs", "repl")),
+        ("lib", ("errors", "json", "plot")),
+    )
+    for name in names
 }
 #: Modules a cell finds among its globals; they run in the cell's environment.
 _MODULES = ("json", "plot")
@@ -157,7 +164,7 @@ class LuaRuntime(Runtime):
         if len(data) > room:
             if room > 0:
                 self._sink.stream(_text(name), _text(data[:room]))
-            self._switch.request("output")
+            self._switch.request(StopKind.OUTPUT)
             return
         self._sink.stream(_text(name), _text(data))
 
@@ -190,7 +197,7 @@ class LuaRuntime(Runtime):
         return self._switch.reason is not None
 
     def _request_stop(self, reason: bytes) -> None:
-        self._switch.request(_text(reason))
+        self._switch.request(StopKind(_text(reason)))
 
     def _enter(self, pointer: bytes) -> None:
         self._switch.enter(pointer)
@@ -220,7 +227,7 @@ class LuaRuntime(Runtime):
         low = int.from_bytes(seed[8:16], "little", signed=True)
         self._lua.globals().math.randomseed(high, low)
 
-    def interrupt(self, reason: str) -> None:
+    def interrupt(self, reason: StopKind) -> None:
         self._switch.request(reason)
 
     def sample(self) -> None:
@@ -256,19 +263,21 @@ class LuaRuntime(Runtime):
             "memory_bytes": float(self._lua.get_memory_used()),
             "peak_memory_bytes": float(self._peak),
         }
-        return CellOutcome(*self._interpret(outcome, memory_error, limits), usage=usage)
-
-    def _interpret(
-        self, outcome: tuple[Any, ...], memory_error: bool, limits: Limits
-    ) -> tuple[dict[str, Any] | None, CellError | None]:
         reason = self._switch.reason
-        if reason is not None:
-            return None, CellError(*limit_message(reason, limits, state_kept=True), [])
-        if memory_error or (
-            outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory"
+        if reason is None and (
+            memory_error
+            or (outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory")
         ):
             self._lua.gccollect()
-            return None, CellError(*limit_message("memory", limits, state_kept=True), [])
+            reason = StopKind.MEMORY
+        if reason is not None:
+            error = CellError(*limit_message(reason, limits, state_kept=True), [])
+            return CellOutcome(None, error, usage=usage, stop=reason)
+        return CellOutcome(*self._interpret(outcome), usage=usage)
+
+    def _interpret(
+        self, outcome: tuple[Any, ...]
+    ) -> tuple[dict[str, Any] | None, CellError | None]:
         if not outcome:
             return None, CellError("InternalError", "the cell ended without a result", [])
         status = _text(outcome[0])

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 
 import lupa.lua54
 
+from safekernel.limits import StopKind
+
 LUA_MASKCOUNT = 1 << 3
 
 _lua = ctypes.CDLL(lupa.lua54.__file__)
@@ -46,7 +48,7 @@ class StopSwitch:
         self._threads: list[int] = []
         self._armed = False
         self._count = 0
-        self.reason: str | None = None
+        self.reason: StopKind | None = None
 
     @contextmanager
     def armed(self, count: int) -> Iterator[None]:
@@ -61,7 +63,7 @@ class StopSwitch:
                 self._armed = False
                 _lua.lua_sethook(self._main, None, 0, 0)
 
-    def request(self, reason: str) -> None:
+    def request(self, reason: StopKind) -> None:
         """Stop the running cell (any thread). The first reason wins; idle requests are dropped."""
         with self._lock:
             if not self._armed or self.reason is not None:

@@ -18,6 +18,8 @@ import os
 import stat
 from collections.abc import Iterator
 
+from safekernel.errors import SafeKernelError
+
 #: the largest file `read` returns (it lands in Lua memory, under the cell's memory limit)
 MAX_READ_BYTES = 8 * 1024 * 1024
 #: the most entries `list` returns
@@ -31,7 +33,7 @@ NOT_CONFIGURED = (
 )
 
 
-class DataError(Exception):
+class DataError(SafeKernelError):
     """A data request that cannot be served; str() is the message for the user."""
 
 

@@ -40,9 +40,21 @@ end
 -- on line 1 and the closing parenthesis after the last line, so every line keeps its number.
 local PASS = "local __value = function(...) return ... end "
 
+-- A trailing `assert(...)` is a test, not a value to show: Lua's assert returns its arguments,
+-- and a grader would read `assert(f(3))`'s 9 as the cell's score.
+local function is_assert(tail)
+  return s_match(tail, "^%s*assert%s*[%(\"'{%[]") ~= nil
+end
+
+-- compile(code) -> fn, nil, shows_value | nil, message. A cell ending in `;` (IPython's
+-- convention) or in an assert call shows no value.
 local function compile(code)
+  -- only at `;` positions does the pattern look further: linear in the cell's length
+  local body = s_match(code, "^(.-);%s*$")
+  local quiet = body ~= nil
+  if quiet then code = body end
   local fn = load(PASS .. "return __value(" .. code .. "\n)", CELL, "t", env)
-  if fn then return fn end
+  if fn then return fn, nil, not (quiet or is_assert(code)) end
   local plain, err = load(code, CELL, "t", env)
   local lines = split_lines(code)
   local last = #lines
@@ -52,10 +64,10 @@ local function compile(code)
     if load("return " .. tail, CELL, "t", env) then
       local head = t_concat(lines, "\n", 1, first - 1)
       local both = load(PASS .. head .. "\nreturn __value(" .. tail .. "\n)", CELL, "t", env)
-      if both then return both end
+      if both then return both, nil, not (quiet or is_assert(tail)) end
     end
   end
-  return plain, err
+  return plain, err, not quiet
 end
 
 ------------------------------------------------------------------------------------------
@@ -118,11 +130,11 @@ end
 ------------------------------------------------------------------------------------------
 function repl.run(code)
   output.reset()
-  local fn, err = compile(code)
+  local fn, err, shows_value = compile(code)
   if not fn then return "syntax", err end
   local results = t_pack(xpcall(fn, traceback_handler))
   if results[1] then
-    if results.n < 2 then return "ok", nil end
+    if results.n < 2 or not shows_value then return "ok", nil end
     local ok, bundle = pcall(result_bundle, results)
     if ok then return "ok", bundle end
     if rawequal(bundle, STOP) then error(bundle, 0) end

@@ -14,41 +14,29 @@ from tornado.platform.asyncio import BaseAsyncIOLoop
 from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
-from safekernel.cellrun import ExecuteOutcome
-from safekernel.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from safekernel.errors import ConfigError, SafeKernelError
-from safekernel.limits import Limits, parse_size
-from safekernel.magics import parse_cell
-from safekernel.pool import Pool, ZygoteProcess
+from safekernel.kernel.cellrun import ExecuteOutcome
+from safekernel.kernel.magics import parse_cell
+from safekernel.kernel.pool import Pool
+from safekernel.kernel.requests import RequestGate
+from safekernel.kernel.session import Session
+from safekernel.kernel.usage import format_usage
+from safekernel.kernel.zygote import ZygoteProcess
+from safekernel.limits import LARGEST_COUNT, MAX_TIMEOUT_S, MIB, Ceilings, Limits, parse_size
+from safekernel.runtimes import registry
 from safekernel.sandbox.config import NOBODY, SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.session import Session
-from safekernel.usage import format_usage
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 
-#: headroom above the Lua memory limit for the interpreter itself (RLIMIT_AS backstop)
-ADDRESS_SPACE_HEADROOM = 1024 * 1024 * 1024
-#: of that headroom, what the interpreter, lupa and the worker's thread stacks map for
-#: themselves (a worker maps ~700 MB of address space before any cell); `%memory` may use the
-#: rest, so a cell meets its own clear memory limit before the address-space backstop
-INTERPRETER_ADDRESS_SPACE = 768 * 1024 * 1024
 #: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
 STDIN_POLL_S = 0.01
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
-LUA_LANGUAGE_INFO: dict[str, object] = {
-    "name": "lua",
-    "version": "5.4",
-    "mimetype": "text/x-lua",
-    "file_extension": ".lua",
-    "pygments_lexer": "lua",
-    "codemirror_mode": "lua",
-}
 
 
 class SafeKernel(Kernel):
     implementation = "safekernel"
     implementation_version = __version__
-    language_info = LUA_LANGUAGE_INFO
 
     timeout = Float(10.0, help="Wall-clock seconds a cell may run (per cell: %timeout).").tag(
         config=True
@@ -88,7 +76,9 @@ class SafeKernel(Kernel):
         "cells past it are not restored.",
     ).tag(config=True)
     require_all_layers = Bool(
-        False, help="Refuse to run cells in a worker that lacks any sandbox layer."
+        False,
+        help="Refuse to run cells in a worker that lacks any sandbox layer (one the host "
+        "cannot provide; a layer that fails is always refused).",
     ).tag(config=True)
     worker_uid = Int(NOBODY, help="uid a worker switches to when the kernel runs as root.").tag(
         config=True
@@ -108,22 +98,56 @@ class SafeKernel(Kernel):
         "message can reach ~600K, so keep it at 1M or more outside tests.",
     ).tag(config=True)
 
+    # -- ceilings: the most a per-cell magic may ask for (limits.Ceilings) ---------------------
+    max_timeout = Float(
+        MAX_TIMEOUT_S,
+        help="The longest %timeout a cell may ask for, in seconds (never below timeout). Set it "
+        "to the timeout to make the configured time limit a ceiling.",
+    ).tag(config=True)
+    max_memory = Unicode(
+        "",
+        help="The most %memory a cell may ask for, e.g. 512M (never below memory_limit); empty = "
+        "what the workers' address-space cap leaves (memory_limit + 256M for Lua).",
+    ).tag(config=True)
+    max_output = Unicode(
+        "64M", help="The most %output a cell may ask for (never below output_limit)."
+    ).tag(config=True)
+    max_instructions = Int(
+        0,
+        help="The largest %instructions budget a cell may ask for; when set, a cell may not turn "
+        "the budget off with %instructions 0 either. 0 = no ceiling. Set it to the "
+        "instruction_limit to make the configured budget a ceiling.",
+    ).tag(config=True)
+
+    runtime = Unicode(
+        registry.DEFAULT_RUNTIME,
+        help="The language cells are written in: a runtime registered in safekernel/runtimes/ "
+        "(lua by default).",
+    ).tag(config=True)
+
     notebook = Instance(Session, allow_none=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.entry = self._runtime_entry()
+        self.language_info = dict(self.entry.language_info)
+        # every request is checked in one place before a handler sees it (requests.py)
+        self.gate = RequestGate(self, self.log)
+        self.gate.install()
         try:
             self.defaults = self._default_limits()
         except ConfigError as exc:
             self.log.error("safekernel: %s; using the built-in defaults", exc)
             self.defaults = Limits()
+        self.ceilings = self._ceilings()
         sandbox = SandboxConfig(
             worker_uid=self.worker_uid,
             worker_gid=self.worker_gid,
             data_dir=self.data_dir or None,
-            address_space=self.defaults.memory + ADDRESS_SPACE_HEADROOM,
+            address_space=self.defaults.memory + self.entry.address_space_headroom,
+            extra_syscalls=tuple(self.entry.extra_syscalls),
         )
-        zygote = ZygoteProcess("lua", self.log, max_frame=self._max_frame())
+        zygote = ZygoteProcess(self.entry.name, self.log, max_frame=self._max_frame())
         pool = Pool(
             zygote=zygote,
             sandbox=sandbox,
@@ -140,6 +164,37 @@ class SafeKernel(Kernel):
             replay_on_reset=self.replay_on_reset,
             replay_timeout=max(0.0, self.replay_timeout),
         )
+
+    def _runtime_entry(self) -> registry.RuntimeEntry:
+        try:
+            return registry.get(self.runtime)
+        except ConfigError as exc:
+            self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
+            return registry.get(registry.DEFAULT_RUNTIME)
+
+    def _ceilings(self) -> Ceilings:
+        try:
+            memory = parse_size(self.max_memory) if self.max_memory else LARGEST_COUNT
+            if memory > self.memory_ceiling:
+                self.log.warning(
+                    "safekernel: max_memory is above what the workers' address space allows; "
+                    "the ceiling is %dM",
+                    self.memory_ceiling // MIB,
+                )
+            ceilings = Ceilings.around(
+                self.defaults,
+                timeout=self.max_timeout,
+                memory=memory,
+                instructions=self.max_instructions,
+                output=parse_size(self.max_output),
+            )
+        except ConfigError as exc:
+            # fail closed: a ceiling that cannot be read leaves the configured limits in force
+            self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
+            return Ceilings.around(self.defaults, timeout=0.0, memory=0, output=0, instructions=0)
+        if self.max_timeout < self.defaults.timeout:
+            self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
+        return ceilings
 
     def _max_frame(self) -> int:
         try:
@@ -194,7 +249,7 @@ class SafeKernel(Kernel):
     def banner(self) -> str:  # type: ignore[override]
         layers = self._session.layers
         lines = [
-            f"safekernel {__version__}: Lua 5.4 in a sandboxed worker (isolation: "
+            f"safekernel {__version__}: {self.entry.banner} in a sandboxed worker (isolation: "
             f"{self.isolation}, timeout {self.defaults.timeout:g} s, memory "
             f"{self.defaults.memory // (1024 * 1024)} MB)",
             "Sandbox: " + (", ".join(_layer_word(layer) for layer in layers) or "starting"),
@@ -212,7 +267,6 @@ class SafeKernel(Kernel):
         # Built here, not by super(): ipykernel's imports its debugger module on the first
         # kernel_info to ask whether debugpy is installed (measured: 33 ms of the cold start,
         # ~7 MB of the kernel's memory), and would then advertise a debugger we do not have.
-        features = ["kernel subshells"] if self._supports_kernel_subshells else []
         return {
             "protocol_version": kernel_protocol_version,
             "implementation": self.implementation,
@@ -220,16 +274,30 @@ class SafeKernel(Kernel):
             "language_info": self.language_info,
             "banner": self.banner,
             "help_links": self.help_links,
-            "supported_features": features,
+            # no "kernel subshells": see requests.py; no "debugger": there is none
+            "supported_features": [],
             "safekernel": {"layers": [layer.to_wire() for layer in self._session.layers]},
         }
 
     async def kernel_info_request(self, stream: Any, ident: Any, parent: Any) -> None:
-        try:
-            await self._session.ready()
-        except SafeKernelError as exc:
-            self.log.error("safekernel: no worker is available: %s", exc)
+        # on the control channel this runs on ipykernel's control thread: it must not touch
+        # the session (its worker belongs to the main loop), so it reports what is known
+        if self._session.on_its_loop():
+            try:
+                await self._session.ready()
+            except SafeKernelError as exc:
+                self.log.error("safekernel: no worker is available: %s", exc)
         await super().kernel_info_request(stream, ident, parent)
+
+    async def dispatch_shell(
+        self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
+    ) -> None:
+        if self.gate.admit(msg, "shell"):
+            await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
+
+    async def dispatch_control(self, msg: Any) -> None:
+        if self.gate.admit(msg, "control"):
+            await super().dispatch_control(msg)
 
     # -- execute ---------------------------------------------------------------------------
     async def do_execute(
@@ -244,33 +312,40 @@ class SafeKernel(Kernel):
         cell_id: str | None = None,
     ) -> dict[str, Any]:
         try:
-            options, body = parse_cell(code, self.defaults)
+            options, body = parse_cell(code, self.defaults, self.ceilings)
             self._check_memory_ceiling(options.limits.memory)
         except ConfigError as exc:
-            return self._reply_error(ExecuteOutcome("error", "UsageError", str(exc)), silent)
+            refused = ExecuteOutcome()
+            refused.fail("UsageError", str(exc), verdict="refused")
+            return self._reply_error(refused, silent)
         if code.strip() in EXIT_COMMANDS:
             # as IPython does: the console (or any frontend that honours it) exits
-            reply = self._reply_ok({})
+            reply = self._reply_ok(ExecuteOutcome())
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
         frontend = _IOPubFrontend(self, silent, allow_stdin)
         for command in options.commands:
             self._run_command(command, frontend)
         if not body.strip():
-            return self._reply_ok({})
+            return self._reply_ok(ExecuteOutcome())
         try:
             outcome = await self._session.execute(body, options, frontend, self.execution_count)
         except SafeKernelError as exc:
             outcome = ExecuteOutcome()
-            outcome.fail("WorkerUnavailable", f"no sandbox worker could be started: {exc}")
+            outcome.fail(
+                "WorkerUnavailable",
+                f"no sandbox worker could be started: {exc}",
+                verdict="refused",
+            )
         if outcome.status == "error":
             return self._reply_error(outcome, silent)
-        return self._reply_ok(outcome.usage)
+        return self._reply_ok(outcome)
 
     @property
     def memory_ceiling(self) -> int:
-        """The most Lua memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
-        return self.defaults.memory + ADDRESS_SPACE_HEADROOM - INTERPRETER_ADDRESS_SPACE
+        """The most memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
+        entry = self.entry
+        return self.defaults.memory + entry.address_space_headroom - entry.interpreter_address_space
 
     def _check_memory_ceiling(self, memory: int) -> None:
         ceiling = self.memory_ceiling
@@ -296,13 +371,22 @@ class SafeKernel(Kernel):
         ]
         return "\n".join([f"{'layer':<14}{'state':<13}detail", *rows]) + "\n"
 
-    def _reply_ok(self, usage: dict[str, float]) -> dict[str, Any]:
+    def _reply_ok(self, outcome: ExecuteOutcome) -> dict[str, Any]:
         return {
             "status": "ok",
             "execution_count": self.execution_count,
             "payload": [],
             "user_expressions": {},
-            "safekernel_usage": usage,
+            "safekernel_metadata": self._metadata(outcome),
+        }
+
+    def _metadata(self, outcome: ExecuteOutcome) -> dict[str, Any]:
+        """The reply's metadata: usage, verdict and state (a stable interface: verdict.py)."""
+        return {
+            "usage": outcome.usage,
+            "verdict": outcome.verdict,
+            "state": outcome.state,
+            **self._session.replacements.metadata(),
         }
 
     def _reply_error(self, outcome: ExecuteOutcome, silent: bool) -> dict[str, Any]:
@@ -316,16 +400,14 @@ class SafeKernel(Kernel):
         return {
             "status": "error",
             "execution_count": self.execution_count,
-            "safekernel_usage": outcome.usage,
+            "safekernel_metadata": self._metadata(outcome),
             **content,
         }
 
     def finish_metadata(self, parent: Any, metadata: Any, reply_content: Any) -> Any:
-        """Accounting: each execute_reply carries the cell's usage in its metadata."""
+        """Each execute_reply carries the cell's usage, verdict and state in its metadata."""
         metadata = super().finish_metadata(parent, metadata, reply_content)
-        usage = reply_content.pop("safekernel_usage", None)
-        if usage is not None:
-            metadata["usage"] = usage
+        metadata.update(reply_content.pop("safekernel_metadata", None) or {})
         return metadata
 
     # -- editor requests -------------------------------------------------------------------

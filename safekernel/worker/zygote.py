@@ -2,7 +2,7 @@
 It forks a worker on request, which costs about a millisecond instead of the ~100 ms of a fresh
 interpreter plus lupa.
 
-Started by the kernel with exec (`python -m safekernel.zygote FD RUNTIME`), so it inherits no
+Started by the kernel with exec (`python -m safekernel.worker.zygote FD RUNTIME`), so it inherits no
 key, no ZMQ thread and no environment beyond what the kernel passes. FD is its end of a
 socketpair to the kernel. For each `spawn` request it creates a socketpair, forks, and sends
 the kernel one end plus a pidfd of the child (SCM_RIGHTS); the child hardens itself and talks
@@ -21,20 +21,15 @@ import socket
 import sys
 from typing import NoReturn
 
-from safekernel.channel import HEADER, decode_from_kernel, encode
-from safekernel.runtimes import RUNTIMES, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig
-from safekernel.worker import run_worker
+from safekernel.errors import ProtocolError
+from safekernel.runtimes import Runtime, create_runtime, registry
+from safekernel.sandbox import SandboxConfig, inject_failure
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, decode_control, encode, recv_frame
+from safekernel.worker.loop import run_worker
 
 PR_SET_PDEATHSIG = 1
 #: between requests the zygote wakes this often to reap finished workers
 REAP_INTERVAL_S = 1.0
-
-
-def _prewarm(runtime: str) -> None:
-    """Import (and so page in) everything a worker needs before any fork."""
-    if runtime == "lua":
-        import safekernel.runtimes.lua  # noqa: F401
 
 
 class Zygote:
@@ -53,7 +48,8 @@ class Zygote:
                 message = self._recv()
             except TimeoutError:
                 continue
-            except (ConnectionError, OSError, EOFError):
+            except (ConnectionError, OSError, EOFError, ProtocolError):
+                # the kernel is gone, or sent what no kernel sends: nobody is left to serve
                 self.shutdown()
             if message.get("type") == "spawn":
                 self._spawn(message)
@@ -61,18 +57,7 @@ class Zygote:
                 self.shutdown()
 
     def _recv(self) -> dict[str, object]:
-        header = self._recv_exactly(HEADER.size)
-        (length,) = HEADER.unpack(header)
-        return decode_from_kernel(self._recv_exactly(length))
-
-    def _recv_exactly(self, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = self.control.recv(size - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
+        return decode_control(recv_frame(self.control, DEFAULT_MAX_FRAME))
 
     def _spawn(self, message: dict[str, object]) -> None:
         config = SandboxConfig.from_wire(message["sandbox"])  # type: ignore[arg-type]
@@ -139,7 +124,8 @@ class Zygote:
 
 def main(argv: list[str]) -> NoReturn:
     fd, runtime = int(argv[0]), argv[1]
-    if runtime not in RUNTIMES:
+    entry = registry.entries().get(runtime)
+    if entry is None:
         sys.stderr.write(f"safekernel zygote: unknown runtime {runtime!r}\n")
         os._exit(2)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -148,7 +134,11 @@ def main(argv: list[str]) -> NoReturn:
         os._exit(0)  # the kernel died before the line above took effect
     # Ctrl-C in a terminal reaches the whole foreground group: the kernel decides what it means
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _prewarm(runtime)
+    # tests only: make one layer fail in every worker, to prove they fail closed (see
+    # sandbox.inject_failure; it can end workers, never spare them a layer)
+    inject_failure(os.environ.get("SAFEKERNEL_TEST_FAIL_LAYER"))
+    # import (and so page in) everything a worker needs before any fork
+    entry.prewarm()
     # Park everything imported so far outside the collector (CPython's advice before fork): a
     # worker's collections then never write to those objects' headers, which would copy their
     # pages out of the zygote's. Measured: ~1.1 MB less private memory (USS) per worker.

@@ -16,6 +16,7 @@ import struct
 import zlib
 from typing import Any
 
+from safekernel.errors import SafeKernelError
 from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH
 
 TEXT_MIME = frozenset({"text/plain", "text/html", "text/markdown", "text/latex", "image/svg+xml"})
@@ -28,7 +29,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_SIDE = 20_000
 
 
-class Refused(ValueError):
+class Refused(SafeKernelError):
     """An output the kernel will not pass on; str() is the one line the user sees."""
 
 

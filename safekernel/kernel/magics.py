@@ -4,6 +4,10 @@
     %memory 512M       Lua memory for this cell
     %instructions 1e9  Lua instruction budget for this cell (0 = none)
     %output 4M         stream output this cell may print
+
+A limit magic may lower a limit; it may raise one only up to the kernel's ceiling for it
+(limits.Ceilings, the `max_*` options), and `%instructions 0` is refused where instructions
+have a ceiling.
     %isolate           run this cell in a fresh worker (no variables shared)
     %sandbox           show which sandbox layers are active
     %reset             drop every variable: the cell runs in a fresh worker that stays
@@ -14,12 +18,13 @@ starting with `%` is never valid Lua, so nothing a user meant as code is taken a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from safekernel.errors import ConfigError
-from safekernel.limits import Limits, parse_size
+from safekernel.limits import LARGEST_COUNT, Ceilings, Limits, parse_size
 
 
 @dataclass
@@ -32,16 +37,25 @@ class CellOptions:
 
 def _seconds(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ConfigError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"not a number of seconds: {text!r}")
+    return value
 
 
 def _count(text: str) -> int:
+    # 1e9 is accepted (a float spelling of a whole count); inf, nan, 0x10 and 1.5 are not
     try:
-        return int(float(text))
+        value = float(text)
     except ValueError:
         raise ConfigError(f"not a count: {text!r}") from None
+    if not math.isfinite(value) or value != int(value):
+        raise ConfigError(f"not a whole count: {text!r}")
+    if abs(value) > LARGEST_COUNT:
+        raise ConfigError(f"count is too large: {text!r}")
+    return int(value)
 
 
 _LIMIT_MAGICS: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -55,8 +69,11 @@ COMMAND_MAGICS = ("sandbox", "usage", "reset")
 KNOWN = sorted([*_LIMIT_MAGICS, *_FLAG_MAGICS, *COMMAND_MAGICS])
 
 
-def parse_cell(code: str, defaults: Limits) -> tuple[CellOptions, str]:
-    """Split a cell into its options and the code to run (magic lines blanked)."""
+def parse_cell(
+    code: str, defaults: Limits, ceilings: Ceilings | None = None
+) -> tuple[CellOptions, str]:
+    """Split a cell into its options and the code to run (magic lines blanked); limits past
+    `ceilings` (the last of repeated magics counts) raise ConfigError."""
     lines = code.split("\n")
     changes: dict[str, Any] = {}
     options = CellOptions(limits=defaults)
@@ -84,6 +101,8 @@ def parse_cell(code: str, defaults: Limits) -> tuple[CellOptions, str]:
             raise ConfigError(f"unknown magic %{name}; the known ones are {known}")
         lines[index] = ""
     options.limits = defaults.with_overrides(**changes)
+    if ceilings is not None:
+        ceilings.check(options.limits, defaults)
     return options, "\n".join(lines)
 
 

@@ -13,18 +13,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from typing import Any
 
-from safekernel.cellrun import CellRun, ExecuteOutcome, HardStop
-from safekernel.errors import ProtocolError, WorkerLost
-from safekernel.frontend import Frontend
-from safekernel.limits import Limits, limit_message
-from safekernel.magics import CellOptions
-from safekernel.outputs import Refused, metadata
-from safekernel.pool import Pool, WorkerHandle
-from safekernel.replay import RecordingFrontend, ReplayLog, ReplayLost, SilentFrontend, replay
+from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
+from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
+from safekernel.kernel.magics import CellOptions
+from safekernel.kernel.outputs import Refused, metadata
+from safekernel.kernel.pool import Pool, WorkerHandle
+from safekernel.kernel.replay import (
+    RecordingFrontend,
+    ReplayLog,
+    ReplayLost,
+    ReplayReport,
+    SilentFrontend,
+    replay,
+)
+from safekernel.kernel.usage import parse_usage
+from safekernel.kernel.verdict import Replacements, verdict_for_stop
+from safekernel.limits import Limits, StopKind, limit_message
 from safekernel.sandbox.report import LayerStatus
-from safekernel.usage import parse_usage
+from safekernel.wire.events import Frontend
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
 OUTPUT_KILL_FACTOR = 2
@@ -60,6 +70,13 @@ class Session:
         self._running: tuple[WorkerHandle, CellRun] | None = None
         self._next_id = 0
         self.last_usage: dict[str, float] = {}
+        #: every replacement of the session's worker so far (every later reply reports them)
+        self.replacements = Replacements()
+        # One conversation with the worker at a time, on the loop of the thread that built the
+        # session: a second one (a handler on another thread or loop, as ipykernel's subshell
+        # and control threads are) would read the replies meant for the first.
+        self._thread = threading.get_ident()
+        self._turn = asyncio.Lock()
 
     @property
     def layers(self) -> list[LayerStatus]:
@@ -73,7 +90,9 @@ class Session:
         if self._worker is None:
             self._worker = await self.pool.claim()
 
-    async def _session_worker(self, frontend: Frontend) -> WorkerHandle:
+    async def _session_worker(
+        self, frontend: Frontend, outcome: ExecuteOutcome, number: int
+    ) -> WorkerHandle:
         """The worker holding the session's variables; if it was lost between cells, say so
         (and replay, when that is on) before the cell runs in a new one."""
         worker = self._worker
@@ -86,7 +105,8 @@ class Session:
             reason = self._lost_reason or lost_zygote or "it was killed from outside"
             self._lost_reason = ""
             self.log.warning("safekernel: the session's worker was lost between cells: %s", reason)
-            note = await self._restore()
+            outcome.state, note = await self._restore()
+            self.replacements.add(number, "crashed", outcome.state, between_cells=True)
             frontend.stream(
                 "stderr",
                 f"safekernel: the sandbox worker stopped between cells ({reason}). "
@@ -102,6 +122,7 @@ class Session:
         self._drop_session_worker()
         # nothing from before the reset may come back through a replay
         self.replay_log.reset()
+        self.replacements.clear()
         self.pool.refill()
 
     def _drop_session_worker(self) -> None:
@@ -109,21 +130,38 @@ class Session:
             self._worker.kill()
             self._worker = None
 
+    def on_its_loop(self) -> bool:
+        """True on the thread (and so the event loop) that owns this session and its worker."""
+        return threading.get_ident() == self._thread
+
+    def _own_turn(self) -> asyncio.Lock:
+        if not self.on_its_loop():
+            raise SafeKernelError("the session was called from another thread; nothing was run")
+        return self._turn
+
     # -- cells -----------------------------------------------------------------------------
     async def execute(
+        self, code: str, options: CellOptions, frontend: Frontend, number: int = 0
+    ) -> ExecuteOutcome:
+        """Run one cell; `number` is its execution count (it names the cell in messages)."""
+        async with self._own_turn():
+            return await self._execute(code, options, frontend, number)
+
+    async def _execute(
         self,
         code: str,
         options: CellOptions,
         frontend: Frontend,
-        number: int = 0,
+        number: int,
         *,
         retried: bool = False,
     ) -> ExecuteOutcome:
-        """Run one cell; `number` is its execution count (it names the cell in messages)."""
         fresh = options.isolate or self.isolation == "cell"
-        worker = await (self.pool.claim() if fresh else self._session_worker(frontend))
-        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
         outcome = ExecuteOutcome()
+        worker = await (
+            self.pool.claim() if fresh else self._session_worker(frontend, outcome, number)
+        )
+        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
         started = asyncio.get_running_loop().time()
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
@@ -136,9 +174,11 @@ class Session:
                 worker.kill()
                 if not fresh:
                     self._lost_reason = "its zygote process was lost"
-                return await self.execute(code, options, frontend, number, retried=True)
+                return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
             await self._lose(worker, stop, options.limits, outcome, fresh)
+            if not fresh:
+                self.replacements.add(number, outcome.verdict, outcome.state)
         finally:
             if fresh:
                 worker.kill()
@@ -157,20 +197,22 @@ class Session:
     ) -> None:
         """Run `code` in `worker`; a cell that ends its worker raises HardStop."""
         self._next_id += 1
-        run = CellRun(limits)
+        run = CellRun(limits, self._next_id)
         self._running = (worker, run)
         try:
             worker.send(
-                {"type": "execute", "id": self._next_id, "code": code, "limits": limits.to_wire()}
+                {"type": "execute", "id": run.request_id, "code": code, "limits": limits.to_wire()}
             )
             await self._pump(worker, run, frontend, outcome)
         except TimeoutError:
             raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
-            raise HardStop(run.stopped_by or "crash", str(exc), emitted=run.emitted) from None
+            raise HardStop(
+                run.stopped_by or StopKind.CRASH, str(exc), emitted=run.emitted
+            ) from None
         except ProtocolError as exc:
             self.log.warning("safekernel: worker %d ended: %s", worker.pid, exc)
-            raise HardStop("protocol", str(exc)) from None
+            raise HardStop(StopKind.PROTOCOL, str(exc)) from None
         finally:
             self._running = None
 
@@ -207,7 +249,16 @@ class Session:
                     [line[:10_000] for line in message["traceback"][:100]],
                 )
             elif kind == "done":
+                if message["id"] != run.request_id:
+                    raise ProtocolError(f"a done for request {message['id']} ended this cell")
                 outcome.usage = parse_usage(message["usage"])
+                if message["stop"]:
+                    # the worker stopped the cell itself; an interrupt the kernel sent because
+                    # the worker printed past its cap is the output limit's doing
+                    stop = StopKind(message["stop"])
+                    if stop == StopKind.INTERRUPT and run.interrupt_deadline is not None:
+                        stop = run.stop_reason
+                    outcome.verdict = verdict_for_stop(stop)
                 return
             else:
                 raise ProtocolError(f"unexpected {kind} message during a cell")
@@ -224,7 +275,7 @@ class Session:
             frontend.stream(message["name"], text[:room])
         elif not run.output_cut:
             run.output_cut = True
-            self.interrupt("output")
+            self.interrupt(StopKind.OUTPUT)
 
     async def _input(
         self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
@@ -281,33 +332,45 @@ class Session:
         note = None
         if worker is self._worker:
             self._worker = None
-            note = await self._restore()
-        if stop.kind in ("time", "interrupt", "output"):
-            outcome.fail(*limit_message(stop.kind, limits, state_kept=fresh, state_note=note))
+            outcome.state, note = await self._restore()
+        elif not fresh:
+            outcome.state = "lost"
+        verdict = verdict_for_stop(stop.kind)
+        if stop.kind in (StopKind.TIME, StopKind.INTERRUPT, StopKind.OUTPUT):
+            outcome.fail(
+                *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
+                verdict=verdict,
+            )
             return
         kept = (
             ""
             if fresh
             else " " + (note or "The worker was replaced, so earlier variables are gone.")
         )
-        if stop.kind == "protocol":
+        if stop.kind == StopKind.PROTOCOL:
             outcome.fail(
-                "WorkerError", f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}"
+                "WorkerError",
+                f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
+                verdict=verdict,
             )
         else:
             outcome.fail(
                 "WorkerCrashed",
                 "the sandbox worker stopped unexpectedly (a crash or a resource limit such as "
                 f"memory or CPU).{kept}",
+                verdict=verdict,
             )
 
-    async def _restore(self) -> str | None:
+    async def _restore(self) -> tuple[str, str | None]:
         """The session's worker is gone: replay its log into a new one, if replay is on.
-        Returns what to tell the user about their variables (None: they are simply gone)."""
+        Returns the state ("restored" or "lost") and what to tell the user about their
+        variables (None: they are simply gone)."""
         cells = self.replay_log.cells
         self.replay_log.reset()
-        if not self.replay_on_reset or not cells:
-            return None
+        if not self.replay_on_reset:
+            return "lost", None
+        if not cells:
+            return "restored", ReplayReport().sentence()
         self._worker = await self.pool.claim()
         report = await replay(cells, self._replay_one, self.replay_timeout)
         self.replay_log.reset(report.replayed)
@@ -317,7 +380,8 @@ class Session:
             len(report.skipped),
             f", lost: {report.lost}" if report.lost else "",
         )
-        return report.sentence()
+        whole = not report.lost and not report.skipped
+        return ("restored" if whole else "lost"), report.sentence()
 
     async def _replay_one(self, code: str, limits: Limits, frontend: SilentFrontend) -> str:
         """Run one logged cell in the new session worker: "" if it succeeded, else its ename."""
@@ -334,7 +398,7 @@ class Session:
             raise ReplayLost(stop.describe()) from None
         return outcome.ename if outcome.status == "error" else ""
 
-    def interrupt(self, reason: str = "interrupt") -> None:
+    def interrupt(self, reason: StopKind = StopKind.INTERRUPT) -> None:
         """Stop the running cell: politely at once, by killing its worker if that fails."""
         if self._running is None:
             return
@@ -357,6 +421,10 @@ class Session:
     # -- editor requests -------------------------------------------------------------------
     async def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Ask the session's worker for a complete / inspect / is_complete reply content."""
+        async with self._own_turn():
+            return await self._request(kind, **fields)
+
+    async def _request(self, kind: str, **fields: Any) -> dict[str, Any]:
         if self._worker is None:
             self._worker = await self.pool.claim()
         worker = self._worker
@@ -365,11 +433,26 @@ class Session:
             return {"status": "error", "ename": "WorkerLost", "evalue": "", "traceback": []}
         self._next_id += 1
         request_id = self._next_id
+        request = {"type": kind, "id": request_id, **fields}
         try:
-            worker.send({"type": kind, "id": request_id, **fields})
+            validate(request, KERNEL_TO_WORKER)
+        except ProtocolError as exc:
+            # a client's request with fields of the wrong type: refused here, not sent on
+            return {"status": "error", "ename": "BadRequest", "evalue": str(exc), "traceback": []}
+        loop = asyncio.get_running_loop()
+        # one deadline for the whole request: output the worker sends meanwhile (dropped: no
+        # cell is running) must not buy it more time
+        deadline = loop.time() + REQUEST_TIMEOUT_S
+        try:
+            worker.send(request)
             while True:
-                message = await asyncio.wait_for(worker.recv(), REQUEST_TIMEOUT_S)
-                if message["type"] == "reply" and message["id"] == request_id:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(worker.recv(), left)
+                if message["type"] == "reply":
+                    if message["id"] != request_id:
+                        raise ProtocolError(f"a reply to request {message['id']} answered {kind}")
                     return message["content"]  # type: ignore[no-any-return]
                 if message["type"] != "stream":
                     raise ProtocolError(f"unexpected {message['type']} while answering {kind}")
@@ -386,4 +469,4 @@ class Session:
 
 
 def _lost_to_its_zygote(worker: WorkerHandle, stop: HardStop) -> bool:
-    return stop.kind == "crash" and not stop.emitted and worker.lost_with_zygote()
+    return stop.kind == StopKind.CRASH and not stop.emitted and worker.lost_with_zygote()

@@ -18,30 +18,36 @@ import logging
 import os
 import select
 import signal
-import socket
-import subprocess
 import time
 import weakref
 from dataclasses import dataclass, field
 
-from safekernel.asyncchannel import AsyncChannel
-from safekernel.channel import DEFAULT_MAX_FRAME, HEADER, Message, decode_typed, encode
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
-from safekernel.launch import start_zygote, take_prestarted
+from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
+from safekernel.wire.asyncchannel import AsyncChannel
+from safekernel.wire.channel import Message
+from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: a worker that has not said "ready" this long after its fork is given up
 READY_TIMEOUT_S = 10.0
-#: how long a polite shutdown may take before SIGKILL
-SHUTDOWN_GRACE_S = 1.0
 #: a claimed spare is replaced this much later while other spares remain (_refill_behind_claim)
 REFILL_DELAY_S = 0.02
-#: a zygote that does not answer a spawn request this long is taken for broken and replaced
-SPAWN_TIMEOUT_S = 10.0
 #: zygotes in a row that died before any worker of theirs became ready: then the pool stops
 #: starting new ones (something is broken; restart the kernel)
 ZYGOTE_MAX_QUICK_DEATHS = 3
+#: workers in a row refused by their sandbox (a layer FAILED, or require_all_layers): then the
+#: pool stops forking (the next one would fail the same way) and every claim gets the reason
+MAX_REFUSED_STARTS = 3
+
+
+class WorkerRefused(SandboxError):
+    """A new worker's sandbox is not acceptable; `layers` is its report."""
+
+    def __init__(self, message: str, layers: list[LayerStatus]) -> None:
+        super().__init__(message)
+        self.layers = layers
 
 
 @dataclass(eq=False)  # compared by identity, so the pool can keep a weak set of them
@@ -69,7 +75,9 @@ class WorkerHandle:
         return not readable
 
     def send(self, message: Message) -> None:
-        self.channel.send(message)
+        """Send a kernel -> worker message; ProtocolError if it breaks the schema (a kernel bug:
+        the worker would refuse it)."""
+        self.channel.send(validate(message, KERNEL_TO_WORKER))
 
     async def recv(self) -> Message:
         return await self.channel.recv()
@@ -90,76 +98,15 @@ class WorkerHandle:
             message = await asyncio.wait_for(self.recv(), READY_TIMEOUT_S)
         except TimeoutError:
             raise WorkerLost("a new worker did not become ready in time") from None
+        if message["type"] == "refused":
+            layers = [LayerStatus.from_wire(layer) for layer in message["layers"]]
+            failed = [layer for layer in layers if layer.state is LayerState.FAILED]
+            why = "; ".join(f"{layer.name}: {layer.detail}" for layer in failed) or "no reason"
+            raise WorkerRefused(f"a sandbox layer failed: {why}", layers)
         if message["type"] != "ready":
             raise ProtocolError(f"expected ready, got {message['type']}")
         self.runtime, self.version = message["runtime"], message["version"]
         self.layers = [LayerStatus.from_wire(layer) for layer in message["layers"]]
-
-
-class ZygoteProcess:
-    """The zygote child and its control socket."""
-
-    def __init__(
-        self, runtime: str, log: logging.Logger, max_frame: int = DEFAULT_MAX_FRAME
-    ) -> None:
-        self.runtime = runtime
-        self.log = log
-        self.max_frame = max_frame
-        self._lock = asyncio.Lock()
-        # the zygote `python -m safekernel` started before its imports, else a new one
-        launch = take_prestarted(runtime) or start_zygote(runtime)
-        self.process, self.control = launch.process, launch.control
-        self.started_at = time.monotonic()
-        #: a worker it forked became ready: it started properly, whenever it dies later
-        self.served = False
-        # readable once the zygote has exited; the pool watches it on the kernel's loop
-        self.pidfd = os.pidfd_open(self.process.pid)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    async def spawn(self, config: SandboxConfig, memory: int) -> WorkerHandle:
-        request = encode({"type": "spawn", "sandbox": config.to_wire(), "memory": memory})
-        async with self._lock:
-            pid, fds = await asyncio.to_thread(self._spawn_blocking, request)
-        kernel_end, pidfd = fds
-        channel = await AsyncChannel.open(socket.socket(fileno=kernel_end), self.max_frame)
-        return WorkerHandle(pid=pid, pidfd=pidfd, channel=channel)
-
-    def _spawn_blocking(self, request: bytes) -> tuple[int, list[int]]:
-        self.control.settimeout(SPAWN_TIMEOUT_S)
-        try:
-            self.control.sendall(request)
-            data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
-        except TimeoutError:
-            # a late reply would answer the next request: this zygote cannot be used again
-            self.process.kill()
-            raise WorkerLost("the zygote did not answer; it was replaced") from None
-        except OSError as exc:
-            raise WorkerLost(f"the zygote is gone ({exc})") from None
-        if len(fds) != 2 or len(data) < HEADER.size:
-            for fd in fds:
-                os.close(fd)
-            raise WorkerLost("the zygote did not start a worker (is it still running?)")
-        reply = decode_typed(data[HEADER.size :])
-        return int(reply["pid"]), list(fds)
-
-    def close(self) -> None:
-        """Ask the zygote to end its workers and exit; then make sure it has (and reap it)."""
-        with contextlib.suppress(OSError):
-            self.control.sendall(encode({"type": "shutdown"}))
-        try:
-            self.process.wait(SHUTDOWN_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.control.close()
-        with contextlib.suppress(OSError):
-            os.close(self.pidfd)
 
 
 class Pool:
@@ -195,6 +142,7 @@ class Pool:
         #: how many times the zygote was lost and replaced
         self.zygote_restarts = 0
         self._broken: str | None = None
+        self._refused_in_a_row = 0
 
     def start(self) -> None:
         """Watch the zygote and start filling the pool (call on the kernel's loop)."""
@@ -240,7 +188,8 @@ class Pool:
         error: BaseException | None = None
         zygote = self.zygote
         try:
-            worker = await zygote.spawn(self.sandbox, self.memory)
+            pid, pidfd, channel = await zygote.spawn(self.sandbox, self.memory)
+            worker = WorkerHandle(pid=pid, pidfd=pidfd, channel=channel)
             worker.zygote = zygote
             self._forked.add(worker)
             try:
@@ -250,10 +199,13 @@ class Pool:
             except BaseException:
                 worker.kill()
                 raise
+            self._refused_in_a_row = 0
             if self._closed or zygote is not self.zygote:
                 worker.kill()
             else:
                 self._spares.append(worker)
+        except WorkerRefused as refused:
+            error = self._refused(refused)
         except Exception as exc:
             if not zygote.alive() or zygote is not self.zygote:
                 # not this worker's fault: the zygote went away under it. Replace the zygote
@@ -265,7 +217,27 @@ class Pool:
                 error = exc
         finally:
             self._starting -= 1
-        self._wake_waiters(error)
+        if error is None and self._waiters and not self._spares:
+            self.refill(minimum=len(self._waiters))  # a refused start is retried, boundedly
+        else:
+            self._wake_waiters(error)
+
+    def _refused(self, refused: WorkerRefused) -> BaseException | None:
+        """A worker's sandbox was not acceptable (it never served). Fail closed: retry a few
+        times (a fluke need not cost the kernel), then refuse every claim with the reason.
+        Returns the error for the waiters, or None while a retry is due."""
+        self._refused_in_a_row += 1
+        self.last_layers = refused.layers
+        self.log.error(
+            "safekernel: a worker was refused (%d of %d in a row): %s",
+            self._refused_in_a_row,
+            MAX_REFUSED_STARTS,
+            refused,
+        )
+        if self._refused_in_a_row < MAX_REFUSED_STARTS:
+            return None
+        self._broken = f"{refused}; restart the kernel once that is fixed (the kernel log has more)"
+        return WorkerLost(self._broken)
 
     def _wake_waiters(self, error: BaseException | None) -> None:
         if error is None and self._broken is not None:
@@ -325,12 +297,18 @@ class Pool:
             return
         # started from the loop, which runs on the kernel's main thread: the zygote's
         # parent-death signal follows the thread that created it
-        self.zygote = ZygoteProcess(dead.runtime, self.log)
+        self.zygote = ZygoteProcess(dead.runtime, self.log, max_frame=dead.max_frame)
         self.zygote_restarts += 1
         self._watch_zygote()
         self.refill(minimum=len(self._waiters))
 
     def _check_layers(self, layers: list[LayerStatus]) -> None:
+        failed = [layer for layer in layers if layer.state is LayerState.FAILED]
+        if failed:
+            # our workers end instead of saying ready with a FAILED layer; a report that says
+            # so anyway (or a malformed entry, read as FAILED) is refused whatever the options
+            names = ", ".join(f"{layer.name}: {layer.detail}" for layer in failed)
+            raise WorkerRefused(f"a worker reported failed sandbox layers ({names})", layers)
         missing = [layer for layer in layers if layer.state is not LayerState.ACTIVE]
         # warn loudly, but once per change, not once per worker
         signature = {(layer.name, layer.state) for layer in missing}
@@ -346,8 +324,9 @@ class Pool:
         self.last_layers = layers
         if missing and self.require_all_layers:
             names = ", ".join(f"{m.name} ({m.state.value})" for m in missing)
-            raise SandboxError(
-                f"require_all_layers is set and these sandbox layers are not active: {names}"
+            raise WorkerRefused(
+                f"require_all_layers is set and these sandbox layers are not active: {names}",
+                layers,
             )
 
     async def close(self) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from safekernel.channel import (
+from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.wire.channel import (
     DEFAULT_MAX_FRAME,
     HEADER,
     Message,
     decode_from_worker,
     encode,
 )
-from safekernel.errors import ProtocolError, WorkerLost
 
 
 class AsyncChannel:

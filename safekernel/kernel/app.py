@@ -8,13 +8,21 @@ from ipykernel.displayhook import ZMQDisplayHook
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type, Unicode
 
-from safekernel.kernel import SafeKernel
+from safekernel.kernel.kernel import SafeKernel
 
 
 class SafeKernelApp(IPKernelApp):
     name = Unicode("safekernel")  # config files: safekernel_config.py / .json
     kernel_class = Type(SafeKernel, klass=SafeKernel)
     classes = [*IPKernelApp.classes, SafeKernel]  # noqa: RUF012
+
+    def init_sockets(self) -> None:
+        """No shell-channel thread: it exists for kernel subshells, which run handlers on
+        threads and loops of their own beside the session's one conversation with its worker.
+        Without it every shell request is handled on the main loop, one at a time, and the
+        kernel refuses subshell requests (kernel/requests.py)."""
+        super().init_sockets()
+        self.shell_channel_thread = None
 
     def init_io(self) -> None:
         """Leave this process's stdout and stderr as they are: they go to the kernel's log.

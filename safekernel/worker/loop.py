@@ -18,17 +18,22 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from safekernel.channel import BlockingChannel, Message
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits
+from safekernel.limits import Limits, StopKind
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
-from safekernel.sandbox import SandboxConfig, confine
+from safekernel.sandbox import LayerFailed, SandboxConfig, confine
+from safekernel.wire.channel import BlockingChannel, Message
 
 #: output is batched into one stream message per this interval (or per MAX_BATCH bytes)
 FLUSH_INTERVAL_S = 0.02
 MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them
 REQUEST_TIMEOUT_S = 2.0
+#: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
+EXIT_LAYER_FAILED = 72
+#: completions sent back at most (the kernel shows as many; a table with a million keys must
+#: not make a reply larger than the kernel's decoder accepts, which would end this worker)
+MAX_MATCHES = 1000
 
 
 class Outbox:
@@ -112,7 +117,7 @@ class Watchdog:
             self._outbox.flush()
             self._runtime.sample()
             if expired:
-                self._runtime.interrupt("time")
+                self._runtime.interrupt(StopKind.TIME)
 
 
 class Sink:
@@ -178,7 +183,7 @@ class Worker:
             while True:
                 message = self.channel.recv()
                 if message["type"] == "interrupt":
-                    self.runtime.interrupt("interrupt")
+                    self.runtime.interrupt(StopKind.INTERRUPT)
                 self.inbox.put(message)
         except Exception:
             # the kernel is gone (or spoke nonsense): nobody is left to serve
@@ -220,7 +225,13 @@ class Worker:
                 }
             )
         self.outbox.send(
-            {"type": "done", "id": cell_id, "status": outcome.status, "usage": outcome.usage}
+            {
+                "type": "done",
+                "id": cell_id,
+                "status": outcome.status,
+                "usage": outcome.usage,
+                "stop": outcome.stop or "",
+            }
         )
 
     def _answer(self, message: Message) -> None:
@@ -244,6 +255,9 @@ class Worker:
             }
         finally:
             self.watchdog.stop()
+        matches = content.get("matches")
+        if isinstance(matches, list):
+            content["matches"] = matches[:MAX_MATCHES]
         self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
 
 
@@ -292,7 +306,16 @@ def run_worker(
             worker.start_threads()
             holder.append(worker)
 
-        layers = confine(config, sock.fileno(), start_threads)
+        try:
+            layers = confine(config, sock.fileno(), start_threads)
+        except LayerFailed as failed:
+            # fail closed: no cell ever runs here; the kernel learns which layer and why
+            report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
+            if holder:
+                holder[0].outbox.send(report)
+            else:
+                channel.send(report)
+            os._exit(EXIT_LAYER_FAILED)
         worker = holder[0]
         runtime = worker.runtime
         worker.outbox.send(

@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from safekernel.frontend import Frontend
+from safekernel.errors import SafeKernelError
 from safekernel.limits import Limits
+from safekernel.wire.events import Frontend
 
 #: replayed code kept per session; past this, later cells are not logged (and so not restored)
 MAX_LOG_BYTES = 8 * 1024 * 1024
@@ -172,7 +173,7 @@ class SilentFrontend:
 RunCell = Callable[[str, Limits, SilentFrontend], Awaitable[str]]
 
 
-class ReplayLost(Exception):
+class ReplayLost(SafeKernelError):
     """A replayed cell broke a hard limit: the new worker is gone too."""
 
 

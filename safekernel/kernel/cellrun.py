@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from safekernel.limits import HARD_KILL_GRACE_S, Limits
-from safekernel.outputs import OutputCheck
+from safekernel.errors import SafeKernelError
+from safekernel.kernel.outputs import OutputCheck
+from safekernel.limits import HARD_KILL_GRACE_S, Limits, StopKind
 
 
 @dataclass
@@ -16,18 +17,29 @@ class ExecuteOutcome:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     usage: dict[str, float] = field(default_factory=dict)
+    #: how the cell ended and what became of the session's variables (see verdict.py)
+    verdict: str = "ok"
+    state: str = "kept"
 
-    def fail(self, ename: str, evalue: str, traceback: list[str] | None = None) -> None:
-        self.status, self.ename, self.evalue = "error", ename, evalue
+    def fail(
+        self,
+        ename: str,
+        evalue: str,
+        traceback: list[str] | None = None,
+        verdict: str = "error",
+    ) -> None:
+        self.status, self.ename, self.evalue, self.verdict = "error", ename, evalue, verdict
         self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
 
 
 class CellRun:
     """The kernel's view of one running cell: deadlines and output accounting."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, request_id: int) -> None:
         loop = asyncio.get_running_loop()
         self.limits = limits
+        #: the id of the execute request: the worker's `done` must carry it
+        self.request_id = request_id
         self.deadline = loop.time() + limits.timeout + HARD_KILL_GRACE_S
         self.interrupt_deadline: float | None = None
         self.output_bytes = 0
@@ -36,9 +48,9 @@ class CellRun:
         self.interrupted = asyncio.Event()
         #: the cell has sent something on to the frontend (so running it again would show it twice)
         self.emitted = False
-        #: why the kernel killed the worker mid-cell ("interrupt", "output"), if it did
-        self.stopped_by: str | None = None
-        self.stop_reason = "interrupt"
+        #: why the kernel killed the worker mid-cell (an interrupt, the output cap), if it did
+        self.stopped_by: StopKind | None = None
+        self.stop_reason = StopKind.INTERRUPT
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()
@@ -47,16 +59,16 @@ class CellRun:
             ends.append(self.interrupt_deadline)
         return max(0.0, min(ends) - now)
 
-    def hard_reason(self) -> str:
+    def hard_reason(self) -> StopKind:
         if self.interrupt_deadline is not None and self.interrupt_deadline <= self.deadline:
             return self.stop_reason
-        return "time"
+        return StopKind.TIME
 
 
-class HardStop(Exception):
+class HardStop(SafeKernelError):
     """A cell ended its worker: `kind` is time / interrupt / output / crash / protocol."""
 
-    def __init__(self, kind: str, detail: str = "", emitted: bool = False) -> None:
+    def __init__(self, kind: StopKind, detail: str = "", emitted: bool = False) -> None:
         super().__init__(detail or kind)
         self.kind = kind
         self.detail = detail
@@ -65,8 +77,8 @@ class HardStop(Exception):
 
     def describe(self) -> str:
         return {
-            "time": "time limit",
-            "interrupt": "interrupted",
-            "output": "output limit",
-            "crash": "the worker crashed",
+            StopKind.TIME: "time limit",
+            StopKind.INTERRUPT: "interrupted",
+            StopKind.OUTPUT: "output limit",
+            StopKind.CRASH: "the worker crashed",
         }.get(self.kind, f"the worker misbehaved: {self.detail}")

@@ -1,0 +1,155 @@
+"""The kernel's side of the zygote (worker/zygote.py): start it, a fresh interpreter by exec
+holding no secret and no descriptor but its control socket; ask it for workers; end it.
+
+`python -m safekernel` calls `prestart()` first thing, before it imports ipykernel: the kernel's
+own imports take ~0.45 s on this machine (IPython most of it) and the zygote's start (interpreter
+and lupa) ~0.1 s, so starting the zygote first lets the two run side by side on two cores
+instead of one after the other. The pool's ZygoteProcess then takes that zygote with
+`take_prestarted()`, and the pool starts a new one whenever it needs another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from safekernel.errors import WorkerLost
+from safekernel.sandbox.config import SandboxConfig
+from safekernel.wire.asyncchannel import AsyncChannel
+from safekernel.wire.channel import DEFAULT_MAX_FRAME, HEADER, decode_spawned, encode
+
+#: a zygote that does not answer a spawn request this long is taken for broken and replaced
+SPAWN_TIMEOUT_S = 10.0
+#: how long a polite shutdown may take before SIGKILL
+SHUTDOWN_GRACE_S = 1.0
+
+
+@dataclass
+class ZygoteLaunch:
+    """A started zygote process and the kernel's end of its control socket."""
+
+    runtime: str
+    process: subprocess.Popen[bytes]
+    control: socket.socket
+
+    def abandon(self) -> None:
+        """Close the control socket: the zygote reads EOF and exits."""
+        self.control.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(1.0)
+
+
+def start_zygote(runtime: str) -> ZygoteLaunch:
+    """Start `python -m safekernel.worker.zygote FD RUNTIME`. Call it from the kernel's main thread:
+    the zygote's parent-death signal follows the thread that created it."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # only what the zygote needs to find the package: no key, no connection file
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    # SAFEKERNEL_TEST_FAIL_LAYER: set only by tests, in the kernel's own environment (see
+    # sandbox.inject_failure: it can only make workers end before they serve)
+    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "safekernel.worker.zygote", str(theirs.fileno()), runtime],
+        pass_fds=(theirs.fileno(),),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    theirs.close()
+    return ZygoteLaunch(runtime, process, ours)
+
+
+_prestarted: ZygoteLaunch | None = None
+
+
+def prestart(runtime: str) -> None:
+    """Start the zygote now, for the pool to take later (see the module's docstring)."""
+    global _prestarted  # noqa: PLW0603 -- one zygote handed from __main__ to the pool, once
+    _prestarted = start_zygote(runtime)
+
+
+def take_prestarted(runtime: str) -> ZygoteLaunch | None:
+    """The prestarted zygote for `runtime`, once; None if there is none (or for another one)."""
+    global _prestarted
+    launch, _prestarted = _prestarted, None
+    if launch is not None and (launch.runtime != runtime or launch.process.poll() is not None):
+        launch.abandon()
+        return None
+    return launch
+
+
+class ZygoteProcess:
+    """The zygote child and its control socket."""
+
+    def __init__(
+        self, runtime: str, log: logging.Logger, max_frame: int = DEFAULT_MAX_FRAME
+    ) -> None:
+        self.runtime = runtime
+        self.log = log
+        self.max_frame = max_frame
+        self._lock = asyncio.Lock()
+        # the zygote `python -m safekernel` started before its imports, else a new one
+        launch = take_prestarted(runtime) or start_zygote(runtime)
+        self.process, self.control = launch.process, launch.control
+        self.started_at = time.monotonic()
+        #: a worker it forked became ready: it started properly, whenever it dies later
+        self.served = False
+        # readable once the zygote has exited; the pool watches it on the kernel's loop
+        self.pidfd = os.pidfd_open(self.process.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    async def spawn(self, config: SandboxConfig, memory: int) -> tuple[int, int, AsyncChannel]:
+        """Fork a worker: its pid, a pidfd for it, and the kernel's end of its channel."""
+        request = encode({"type": "spawn", "sandbox": config.to_wire(), "memory": memory})
+        async with self._lock:
+            pid, fds = await asyncio.to_thread(self._spawn_blocking, request)
+        kernel_end, pidfd = fds
+        channel = await AsyncChannel.open(socket.socket(fileno=kernel_end), self.max_frame)
+        return pid, pidfd, channel
+
+    def _spawn_blocking(self, request: bytes) -> tuple[int, list[int]]:
+        self.control.settimeout(SPAWN_TIMEOUT_S)
+        try:
+            self.control.sendall(request)
+            data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
+        except TimeoutError:
+            # a late reply would answer the next request: this zygote cannot be used again
+            self.process.kill()
+            raise WorkerLost("the zygote did not answer; it was replaced") from None
+        except OSError as exc:
+            raise WorkerLost(f"the zygote is gone ({exc})") from None
+        if len(fds) != 2 or len(data) < HEADER.size:
+            for fd in fds:
+                os.close(fd)
+            raise WorkerLost("the zygote did not start a worker (is it still running?)")
+        reply = decode_spawned(data[HEADER.size :])
+        return int(reply["pid"]), list(fds)
+
+    def close(self) -> None:
+        """Ask the zygote to end its workers and exit; then make sure it has (and reap it)."""
+        with contextlib.suppress(OSError):
+            self.control.sendall(encode({"type": "shutdown"}))
+        try:
+            self.process.wait(SHUTDOWN_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.control.close()
+        with contextlib.suppress(OSError):
+            os.close(self.pidfd)

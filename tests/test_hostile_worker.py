@@ -1,0 +1,222 @@
+"""A worker is untrusted once hardened: the kernel's session must hold its own deadlines and
+match every reply to its request, whatever a (compromised) worker sends.
+
+The worker here is a script on the far end of a real channel (a socketpair carrying the same
+framed msgpack as a real worker's), driven by the real Session and AsyncChannel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.kernel.magics import CellOptions
+from safekernel.kernel.session import REQUEST_TIMEOUT_S, Session
+from safekernel.limits import Limits
+from safekernel.wire.asyncchannel import AsyncChannel
+from safekernel.wire.channel import BlockingChannel, Message
+
+#: how long a test may take before it counts as hung (a guard, not a measurement)
+HUNG_S = 30.0
+
+Script = Callable[[BlockingChannel, Message], None]
+
+
+class ScriptedWorker:
+    """The WorkerHandle surface Session uses, over a real channel to a scripted peer thread."""
+
+    def __init__(self, channel: AsyncChannel, peer: socket.socket, script: Script) -> None:
+        self.channel = channel
+        self.pid = 0
+        self.killed = False
+        self.layers: list[Any] = []
+        self._peer = BlockingChannel(peer)
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, args=(script,), daemon=True).start()
+
+    def _serve(self, script: Script) -> None:
+        try:
+            while not self._stop.is_set():
+                script(self._peer, self._peer.recv())
+        except (OSError, WorkerLost, ProtocolError):
+            pass  # the kernel closed the channel
+
+    def poll(self) -> bool:
+        return not self.killed
+
+    def lost_with_zygote(self) -> bool:
+        return False
+
+    def send(self, message: Message) -> None:
+        self.channel.send(message)
+
+    async def recv(self) -> Message:
+        return await self.channel.recv()
+
+    def kill(self) -> None:
+        self.killed = True
+        self._stop.set()
+        self.channel.close()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+
+class OnePool:
+    """Hands out scripted workers; records what was claimed."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.claimed: list[ScriptedWorker] = []
+        self.last_layers: list[Any] = []
+
+    async def claim(self) -> ScriptedWorker:
+        kernel_end, worker_end = socket.socketpair()
+        channel = await AsyncChannel.open(kernel_end)
+        worker = ScriptedWorker(channel, worker_end, self.script)
+        self.claimed.append(worker)
+        return worker
+
+    def refill(self) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class Shown:
+    """A Frontend that keeps what the session showed."""
+
+    def __init__(self) -> None:
+        self.streams: list[str] = []
+
+    def stream(self, name: str, text: str) -> None:
+        self.streams.append(text)
+
+    def display(self, *args: Any) -> None:
+        pass
+
+    def clear_output(self, wait: bool) -> None:
+        pass
+
+    def result(self, data: dict[str, Any]) -> None:
+        pass
+
+    async def input(self, prompt: str, password: bool) -> str | None:
+        return None
+
+
+def session_with(script: Script) -> tuple[Session, OnePool]:
+    pool = OnePool(script)
+    log = logging.getLogger("test-hostile-worker")
+    return Session(pool, Limits(), "session", log), pool  # type: ignore[arg-type]
+
+
+def run(coro: Any) -> Any:
+    async def guarded() -> Any:
+        return await asyncio.wait_for(coro, HUNG_S)
+
+    return asyncio.run(guarded())
+
+
+def test_a_worker_that_streams_while_answering_gets_one_overall_deadline() -> None:
+    sent: list[float] = []
+
+    def chatter(peer: BlockingChannel, message: Message) -> None:
+        if message["type"] != "complete":
+            return
+        # never answers, but keeps the line busy more often than the request's timeout
+        while True:
+            time.sleep(REQUEST_TIMEOUT_S / 4)
+            peer.send({"type": "stream", "name": "stdout", "text": "."})
+            sent.append(time.monotonic())
+
+    session, pool = session_with(chatter)
+    content = run(session.request("complete", code="x", cursor_pos=1))
+    assert content["status"] == "error"
+    assert content["ename"] == "WorkerLost"
+    assert pool.claimed[0].killed
+    # the worker did keep streaming: the deadline held even though the line never went quiet
+    assert len(sent) >= 3
+
+
+def test_a_reply_to_another_request_ends_the_worker() -> None:
+    def wrong_id(peer: BlockingChannel, message: Message) -> None:
+        if message["type"] == "complete":
+            content = {"status": "ok", "matches": ["forged"], "cursor_start": 0}
+            peer.send({"type": "reply", "id": message["id"] + 1000, "content": content})
+
+    session, pool = session_with(wrong_id)
+    content = run(session.request("complete", code="x", cursor_pos=1))
+    assert content["status"] == "error"
+    assert "forged" not in str(content)
+    assert pool.claimed[0].killed
+
+
+def test_a_done_for_another_cell_ends_the_worker() -> None:
+    def stale_done(peer: BlockingChannel, message: Message) -> None:
+        if message["type"] == "execute":
+            peer.send({"type": "stream", "name": "stdout", "text": "earlier cell's output\n"})
+            peer.send(
+                {"type": "done", "id": message["id"] - 1, "status": "ok", "usage": {}, "stop": ""}
+            )
+
+    session, pool = session_with(stale_done)
+    shown = Shown()
+    outcome = run(session.execute("x = 1", CellOptions(Limits()), shown))
+    assert outcome.status == "error"
+    assert outcome.ename == "WorkerError"
+    assert "request" in outcome.evalue
+    assert pool.claimed[0].killed
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [
+        {"type": "reply", "id": 1, "content": {"matches": []}},
+        {"type": "ready", "runtime": "lua", "version": "5.4", "layers": []},
+    ],
+)
+def test_a_message_that_belongs_to_no_cell_ends_the_worker(stray: Message) -> None:
+    def misplaced(peer: BlockingChannel, message: Message) -> None:
+        if message["type"] == "execute":
+            peer.send(stray)
+
+    session, pool = session_with(misplaced)
+    outcome = run(session.execute("x = 1", CellOptions(Limits()), Shown()))
+    assert outcome.ename == "WorkerError"
+    assert pool.claimed[0].killed
+
+
+def test_the_next_cell_after_a_lost_worker_runs_in_a_new_one() -> None:
+    def honest_after_first(peer: BlockingChannel, message: Message) -> None:
+        if message["type"] == "complete":
+            peer.send({"type": "reply", "id": message["id"] + 1, "content": {}})
+        elif message["type"] == "execute":
+            peer.send(
+                {"type": "done", "id": message["id"], "status": "ok", "usage": {}, "stop": ""}
+            )
+
+    session, pool = session_with(honest_after_first)
+
+    async def both() -> Any:
+        await session.request("complete", code="x", cursor_pos=1)
+        return await session.execute("x = 1", CellOptions(Limits()), Shown())
+
+    outcome = run(both())
+    assert outcome.status == "ok"
+    assert len(pool.claimed) == 2
+    assert pool.claimed[0].killed
+    assert not pool.claimed[1].killed
