@@ -33,14 +33,14 @@ from safekernel.limits import Limits, limit_message
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
 from safekernel.runtimes.python import guest
 from safekernel.runtimes.python.control import ControlParser, frame
-from safekernel.runtimes.python.wasi import GuestExit, Host
+from safekernel.runtimes.wasm.wasi import GuestExit, WasiConfig, WasiHost
 
 #: read once when the zygote imports this module: a hardened worker can open no file
 _DRIVER = resources.files(__package__).joinpath("driver.py").read_text()
 #: how long the guest may take to start its interpreter and say ready
 START_TIMEOUT_S = 30.0
-#: a sleeping guest wakes at least this often to notice a stop
-SLEEP_SLICE_S = 0.05
+#: bytes the guest's in-memory /tmp may hold
+TMP_BYTES = 16 * 1024 * 1024
 #: the signal the guest's driver maps to each stop reason
 _SIGNALS = {"interrupt": signal.SIGINT, "time": signal.SIGALRM, "output": signal.SIGUSR1}
 #: exit status of a worker whose guest died (a trap or proc_exit): the kernel replaces it
@@ -79,7 +79,6 @@ class PythonRuntime(Runtime):
         self._lock = threading.Lock()
         self._reason: str | None = None
         self._armed = False
-        self._wake = threading.Event()
         self._pending = b""
         self._input_prompt: tuple[str, bool] | None = None
         self._parser = ControlParser()
@@ -92,29 +91,37 @@ class PythonRuntime(Runtime):
         self._thread: threading.Thread | None = None
         self._store = wasmtime.Store(_ENGINE)
         self._store.set_limits(memory_size=memory_limit)
-        host = Host(
-            [b"python", b"-I", b"-S", b"-c", _DRIVER.encode()],
-            self._on_write,
-            self._on_read,
-            self._on_sleep,
+        self._wasi = WasiHost(
+            WasiConfig(
+                stdout=self._on_stdout,
+                stderr=self._on_stderr,
+                stdin=self._on_read,
+                args=[b"python", b"-I", b"-S", b"-c", _DRIVER.encode()],
+                # no host file at all: the stdlib is packed inside the module itself
+                files={},
+                tmp_dir="/tmp",
+                tmp_bytes=TMP_BYTES,
+                should_stop=self._stopping,
+            )
         )
         linker = wasmtime.Linker(_ENGINE)
-        host.define(linker, _MODULE)
+        self._wasi.link(linker, _MODULE)
         self._instance = linker.instantiate(self._store, _MODULE)
         memory = self._instance.exports(self._store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
-        host.memory = memory
         self._memory = memory
         # wasmtime keeps a linear memory where it is (a 4 GiB reservation grows in place),
         # so this address stays valid for the stop flags written from other threads
         self._base = ctypes.addressof(memory.data_ptr(self._store).contents)
 
-    def _remove_builtin_modules(self, caller: wasmtime.Caller) -> None:
+    def _remove_builtin_modules(self) -> None:
         """Take the test modules out of both copies of the built-in module table, once the
-        interpreter has started (it copies the table at start) and before any cell runs."""
-        image = bytes(self._memory.read(caller, 0, self._memory.data_len(caller)))
+        interpreter has started (it copies the table at start) and before any cell runs.
+        Called while the guest waits in fd_read, so nothing in the guest runs meanwhile."""
+        size = self._memory.data_len(self._store)
+        image = ctypes.string_at(self._base, size)
         for address, table in guest.pruned_inittabs(image):
-            self._memory.write(caller, table, address)
+            ctypes.memmove(self._base + address, table, len(table))
 
     # -- the guest thread ---------------------------------------------------------------
     def after_fork(self, seed: bytes) -> None:
@@ -150,10 +157,10 @@ class PythonRuntime(Runtime):
         self._finished.set()
 
     # -- host callbacks (guest thread) --------------------------------------------------
-    def _on_write(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self._stream("stdout", data.decode("utf-8", errors="replace"))
-            return
+    def _on_stdout(self, data: bytes) -> None:
+        self._stream("stdout", data.decode("utf-8", errors="replace"))
+
+    def _on_stderr(self, data: bytes) -> None:
         for item in self._parser.feed(data):
             if isinstance(item, str):
                 self._stream("stderr", item)
@@ -191,7 +198,10 @@ class PythonRuntime(Runtime):
             return
         self._sink.stream(name, text)
 
-    def _on_read(self, caller: wasmtime.Caller, size: int) -> bytes:
+    def _stopping(self) -> bool:
+        return self._reason is not None
+
+    def _on_read(self, size: int) -> bytes:
         if not self._pending:
             prompt, self._input_prompt = self._input_prompt, None
             if prompt is not None:
@@ -201,7 +211,7 @@ class PythonRuntime(Runtime):
                 self._disarm()
                 if not self._ready.is_set():
                     # the first such read: the interpreter is up and waits for its first cell
-                    self._remove_builtin_modules(caller)
+                    self._remove_builtin_modules()
                     self._ready.set()
                 self._finished.set()
                 request = self._requests.get()
@@ -221,14 +231,6 @@ class PythonRuntime(Runtime):
                 return {"op": "interrupted"}
             return {"op": "input_reply", "error": str(exc)}
         return {"op": "input_reply", "value": value}
-
-    def _on_sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while self._reason is None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._wake.wait(min(left, SLEEP_SLICE_S))
 
     # -- stops ----------------------------------------------------------------------------
     def _poke(self, address: int, value: int) -> None:
@@ -255,7 +257,6 @@ class PythonRuntime(Runtime):
                 return
             self._reason = reason if reason in _SIGNALS else "interrupt"
             self._trip(self._reason)
-        self._wake.set()
 
     def sample(self) -> None:
         # a stopped cell that caught the exception is stopped again at its next poll
@@ -273,7 +274,6 @@ class PythonRuntime(Runtime):
         with self._lock:
             self._reason = None
             self._armed = True
-        self._wake.clear()
         self._finished.clear()
         self._requests.put(frame(request))
         self._finished.wait()
