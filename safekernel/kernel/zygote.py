@@ -54,7 +54,15 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     # SAFEKERNEL_TEST_FAIL_LAYER: set only by tests, in the kernel's own environment (see
     # sandbox.inject_failure: it can only make workers end before they serve)
-    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER"):
+    # HOME, XDG_CACHE_HOME, SAFEKERNEL_CACHE_DIR: where a runtime finds its per-machine cache
+    # of compiled guest code (runtimes/python/guest.py); paths, not secrets
+    for name in (
+        "PYTHONPATH",
+        "SAFEKERNEL_TEST_FAIL_LAYER",
+        "HOME",
+        "XDG_CACHE_HOME",
+        "SAFEKERNEL_CACHE_DIR",
+    ):
         if name in os.environ:
             env[name] = os.environ[name]
     process = subprocess.Popen(

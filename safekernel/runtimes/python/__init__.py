@@ -18,6 +18,7 @@ interpreter: the worker exits and the kernel replaces it.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import queue
 import signal
@@ -43,6 +44,9 @@ START_TIMEOUT_S = 30.0
 TMP_BYTES = 16 * 1024 * 1024
 #: the signal the guest's driver maps to each stop reason
 _SIGNALS = {"interrupt": signal.SIGINT, "time": signal.SIGALRM, "output": signal.SIGUSR1}
+#: native stack for the guest's WebAssembly frames, and the guest thread's stack around it
+GUEST_STACK_BYTES = 2 * 1024 * 1024 - 64 * 1024
+GUEST_THREAD_STACK_BYTES = 8 * 1024 * 1024
 #: exit status of a worker whose guest died (a trap or proc_exit): the kernel replaces it
 GUEST_LOST_EXIT = 75
 
@@ -51,19 +55,22 @@ def _engine() -> wasmtime.Engine:
     config = wasmtime.Config()
     # no compiler threads: the zygote that holds the module must stay single-threaded to fork
     config.parallel_compilation = False
+    # deep C recursion in the guest (nested reprs, marshal, json) needs more than wasmtime's
+    # 512 KiB default before CPython's own recursion checks stop it; wasmtime caps it below
+    # its async stack size (2 MiB, not configurable from Python)
+    config.max_wasm_stack = GUEST_STACK_BYTES
     return wasmtime.Engine(config)
 
 
-_ENGINE: wasmtime.Engine | None = None
-_MODULE: wasmtime.Module | None = None
+@functools.cache
+def _compiled() -> tuple[wasmtime.Engine, wasmtime.Module]:
+    engine = _engine()
+    return engine, guest.load_module(engine, progress=True)
 
 
 def prewarm() -> None:
     """In the zygote: load (or compile, once per machine) the guest before any fork."""
-    global _ENGINE, _MODULE
-    if _MODULE is None:
-        _ENGINE = _engine()
-        _MODULE = guest.load_module(_ENGINE, progress=True)
+    _compiled()
 
 
 class PythonRuntime(Runtime):
@@ -71,8 +78,7 @@ class PythonRuntime(Runtime):
     version = guest.VERSION
 
     def __init__(self, memory_limit: int, data_dir: str | None = None) -> None:
-        prewarm()
-        assert _ENGINE is not None and _MODULE is not None
+        engine, module = _compiled()
         self._memory_limit = memory_limit
         self._requests: queue.Queue[bytes | None] = queue.Queue()
         self._finished = threading.Event()
@@ -81,6 +87,8 @@ class PythonRuntime(Runtime):
         self._armed = False
         self._pending = b""
         self._input_prompt: tuple[str, bool] | None = None
+        #: the driver said its next fd 0 read asks for the next request
+        self._idle = False
         self._parser = ControlParser()
         self._sink: EventSink | None = None
         self._limits = Limits()
@@ -89,7 +97,7 @@ class PythonRuntime(Runtime):
         self._ready = threading.Event()
         self._dead: str | None = None
         self._thread: threading.Thread | None = None
-        self._store = wasmtime.Store(_ENGINE)
+        self._store = wasmtime.Store(engine)
         self._store.set_limits(memory_size=memory_limit)
         self._wasi = WasiHost(
             WasiConfig(
@@ -104,9 +112,9 @@ class PythonRuntime(Runtime):
                 should_stop=self._stopping,
             )
         )
-        linker = wasmtime.Linker(_ENGINE)
-        self._wasi.link(linker, _MODULE)
-        self._instance = linker.instantiate(self._store, _MODULE)
+        linker = wasmtime.Linker(engine)
+        self._wasi.link(linker, module)
+        self._instance = linker.instantiate(self._store, module)
         memory = self._instance.exports(self._store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
         self._memory = memory
@@ -134,8 +142,12 @@ class PythonRuntime(Runtime):
             self._start()
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run_guest, name="guest", daemon=True)
-        self._thread.start()
+        previous = threading.stack_size(GUEST_THREAD_STACK_BYTES)
+        try:
+            self._thread = threading.Thread(target=self._run_guest, name="guest", daemon=True)
+            self._thread.start()
+        finally:
+            threading.stack_size(previous)
         if not self._ready.wait(START_TIMEOUT_S) or self._dead:
             raise SafeKernelError(f"the python guest did not start: {self._dead or 'timeout'}")
 
@@ -151,7 +163,7 @@ class PythonRuntime(Runtime):
             self._dead = f"the guest exited with status {exit_.code}"
         except wasmtime.Trap as trap:
             self._dead = f"the guest trapped: {str(trap).splitlines()[0]}"
-        except BaseException as exc:  # noqa: BLE001 -- any end of the guest is a worker loss
+        except BaseException as exc:
             self._dead = f"the guest failed: {type(exc).__name__}"
         self._ready.set()
         self._finished.set()
@@ -169,7 +181,9 @@ class PythonRuntime(Runtime):
 
     def _message(self, message: dict[str, Any]) -> None:
         kind = message["t"]
-        if kind == "stream":
+        if kind == "idle":
+            self._idle = True
+        elif kind == "stream":
             self._stream("stderr", message["text"])
         elif kind == "input":
             self._input_prompt = (message["prompt"], message["password"])
@@ -204,8 +218,13 @@ class PythonRuntime(Runtime):
     def _on_read(self, size: int) -> bytes:
         if not self._pending:
             prompt, self._input_prompt = self._input_prompt, None
+            idle, self._idle = self._idle, False
             if prompt is not None:
                 self._pending = frame(self._answer_input(*prompt))
+            elif not idle:
+                # not the driver asking for its next request (a cell reading fd 0 itself):
+                # end of file, so no request is ever swallowed by a cell
+                return b""
             else:
                 # the guest asks for the next request: the current one is over
                 self._disarm()
@@ -361,4 +380,3 @@ def _checked_completion(content: dict[str, Any], length: int) -> dict[str, Any]:
         "metadata": {},
         "status": "ok",
     }
-

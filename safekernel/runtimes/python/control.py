@@ -97,7 +97,7 @@ def validate(message: Any) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ControlError("a frame is not a mapping")
     kind = message.get("t")
-    if kind == "ready":
+    if kind in ("ready", "idle"):
         return {"t": kind}
     if kind == "stream":
         return {"t": kind, "text": _text(message.get("text"))}

@@ -11,12 +11,13 @@ import ast
 import base64
 import builtins
 import codeop
+import contextlib
 import inspect as _inspect
 import io
 import json
+import keyword
 import linecache
 import os
-import keyword
 import reprlib
 import signal
 import struct
@@ -114,7 +115,7 @@ def _input(prompt="", password=False):
     return str(reply.get("value", ""))
 
 
-def input(prompt=""):  # noqa: A001 -- the builtin it replaces
+def input(prompt=""):
     return _input(prompt)
 
 
@@ -307,8 +308,17 @@ class JSON(_Shown):
 
 
 class Image(_Shown):
-    def __init__(self, data=None, url=None, filename=None, format="png", width=None, height=None,
-                 metadata=None, **kwargs):
+    def __init__(  # noqa: PLR0917 -- IPython.display.Image's own signature
+        self,
+        data=None,
+        url=None,
+        filename=None,
+        format="png",
+        width=None,
+        height=None,
+        metadata=None,
+        **kwargs,
+    ):
         super().__init__(data, url, filename, metadata)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("Image needs the image's bytes")
@@ -326,8 +336,20 @@ class Pretty(_Shown):
 
 def _install_ipython_shim():
     display_module = types.ModuleType("IPython.display")
-    for name in ("display", "update_display", "clear_output", "DisplayHandle", "HTML",
-                 "Markdown", "SVG", "Latex", "Math", "JSON", "Image", "Pretty"):
+    for name in (
+        "display",
+        "update_display",
+        "clear_output",
+        "DisplayHandle",
+        "HTML",
+        "Markdown",
+        "SVG",
+        "Latex",
+        "Math",
+        "JSON",
+        "Image",
+        "Pretty",
+    ):
         setattr(display_module, name, globals()[name])
     package = types.ModuleType("IPython")
     package.__path__ = []
@@ -337,7 +359,10 @@ def _install_ipython_shim():
 
 
 # -- cells -----------------------------------------------------------------------------------
-namespace = {"__name__": "__main__", "__builtins__": builtins}
+# cells see a __main__ of their own (their namespace), as in IPython, not the driver's module
+_user_module = types.ModuleType("__main__")
+namespace = _user_module.__dict__
+namespace["__builtins__"] = builtins
 _cell_count = [0]
 
 
@@ -355,8 +380,11 @@ def _cell_traceback(exc):
     if isinstance(exc, SyntaxError) and exc.filename and str(exc.filename).startswith("<cell-"):
         lines = traceback.format_exception_only(type(exc), exc)
     else:
-        frames = [f for f in traceback.extract_tb(exc.__traceback__)
-                  if str(f.filename).startswith("<cell-")]
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if str(f.filename).startswith("<cell-")
+        ]
         lines = []
         if frames:
             lines.append("Traceback (most recent call last):\n")
@@ -370,8 +398,14 @@ def _error(exc):
         evalue = str(exc)
     except Exception:
         evalue = "<str() of the exception failed>"
-    _send({"t": "error", "ename": type(exc).__name__, "evalue": evalue[:MAX_TEXT],
-           "traceback": _cell_traceback(exc)})
+    _send(
+        {
+            "t": "error",
+            "ename": type(exc).__name__,
+            "evalue": evalue[:MAX_TEXT],
+            "traceback": _cell_traceback(exc),
+        }
+    )
 
 
 def execute(code):
@@ -384,6 +418,7 @@ def execute(code):
     exec(compile(tree, filename, "exec"), namespace)
     if last is not None:
         value = eval(compile(last, filename, "eval"), namespace)
+        _restore_builtins()
         if value is not None:
             namespace["_"] = value
             data, metadata = format_bundle(value)
@@ -391,16 +426,38 @@ def execute(code):
             _send({"t": "result", "data": data, "metadata": metadata})
 
 
+#: the builtins as the interpreter started, restored after every cell (see _restore_builtins)
+_BUILTINS = {}
+
+
+def _restore_builtins():
+    """Put back any original builtin a cell replaced or deleted (names it added stay): the
+    stdlib code the driver relies on (json, traceback) looks its builtins up there."""
+    current = vars(builtins)
+    for name, value in _BUILTINS.items():
+        if current.get(name, _restore_builtins) is not value:
+            current[name] = value
+
+
 def _run_cell(code):
     try:
         execute(code)
-    except BaseException as exc:  # noqa: BLE001 -- every cell error is reported, none ends us
+    except BaseException as exc:
         if isinstance(exc, SystemExit):
-            _send({"t": "error", "ename": "SystemExit",
-                   "evalue": "SystemExit does not end the sandboxed kernel", "traceback": []})
+            _send(
+                {
+                    "t": "error",
+                    "ename": "SystemExit",
+                    "evalue": "SystemExit does not end the sandboxed kernel",
+                    "traceback": [],
+                }
+            )
         else:
+            _restore_builtins()
             _error(exc)
         exc = None
+    finally:
+        _restore_builtins()
 
 
 # -- editor requests -------------------------------------------------------------------------
@@ -416,8 +473,14 @@ def _names(text):
     has no rlcompleter): attributes are looked up with getattr, nothing is evaluated."""
     if "." not in text:
         pool = list(keyword.kwlist) + list(namespace) + dir(builtins)
-        return sorted({n for n in pool if n.startswith(text) and not n.startswith("__")
-                       or (text.startswith("_") and n.startswith(text))})
+        return sorted(
+            {
+                n
+                for n in pool
+                if (n.startswith(text) and not n.startswith("__"))
+                or (text.startswith("_") and n.startswith(text))
+            }
+        )
     head, _, tail = text.rpartition(".")
     try:
         obj = _resolve(head)
@@ -428,16 +491,23 @@ def _names(text):
     except Exception:
         return []
     hidden = "" if tail.startswith("_") else "_"
-    return sorted(f"{head}.{n}" for n in attributes
-                  if isinstance(n, str) and n.startswith(tail)
-                  and not (hidden and n.startswith(hidden)))
+    return sorted(
+        f"{head}.{n}"
+        for n in attributes
+        if isinstance(n, str) and n.startswith(tail) and not (hidden and n.startswith(hidden))
+    )
 
 
 def complete(code, pos):
     text, start = _token_before(code, pos)
     matches = _names(text)[:500] if text else []
-    return {"matches": matches, "cursor_start": start, "cursor_end": pos, "metadata": {},
-            "status": "ok"}
+    return {
+        "matches": matches,
+        "cursor_start": start,
+        "cursor_end": pos,
+        "metadata": {},
+        "status": "ok",
+    }
 
 
 def _resolve(name):
@@ -466,18 +536,15 @@ def inspect(code, pos, detail):
     except Exception:
         return {"status": "ok", "found": False, "data": {}, "metadata": {}}
     lines = [f"Type:      {type(obj).__name__}"]
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         lines.append(f"Signature: {name}{_inspect.signature(obj)}")
-    except (TypeError, ValueError):
-        pass
     if not callable(obj) or isinstance(obj, type):
         lines.append(f"Value:     {_short_repr.repr(obj)}")
     doc = _inspect.getdoc(obj)
     if doc:
         lines.append("Docstring:")
         lines.append(doc[:20_000])
-    return {"status": "ok", "found": True, "data": {"text/plain": "\n".join(lines)},
-            "metadata": {}}
+    return {"status": "ok", "found": True, "data": {"text/plain": "\n".join(lines)}, "metadata": {}}
 
 
 def is_complete(code):
@@ -503,9 +570,13 @@ def _answer(request):
             content = inspect(str(request["code"]), int(request["pos"]), int(request["detail"]))
         else:
             content = is_complete(str(request["code"]))
-    except BaseException as exc:  # noqa: BLE001 -- a reply must come back
-        content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)[:1000],
-                   "traceback": []}
+    except BaseException as exc:
+        content = {
+            "status": "error",
+            "ename": type(exc).__name__,
+            "evalue": str(exc)[:1000],
+            "traceback": [],
+        }
     _send({"t": "reply", "content": content})
 
 
@@ -519,22 +590,38 @@ def _setup():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGALRM, _time_limit)
     signal.signal(signal.SIGUSR1, _output_limit)
-    namespace["TimeLimitExceeded"] = TimeLimitExceeded
     sys.setrecursionlimit(800)
+
+
+def _next_request():
+    # "idle" tells the host that the next fd 0 read is the driver's own: the host answers any
+    # other read (a cell's os.read(0)) with end of file, so a cell cannot swallow a request
+    _send({"t": "idle"})
+    return _receive()
 
 
 def main():
     _setup()
-    _send({"t": "ready", "version": sys.version.split()[0]})
+    _BUILTINS.update(vars(builtins))
+    # the driver keeps its own copy of the builtins it uses: a cell that replaces
+    # builtins.len or builtins.repr changes its own world, not the driver's
+    driver = globals()
+    for name, value in vars(builtins).items():
+        if not name.startswith("__"):
+            driver.setdefault(name, value)
+    sys.modules["__main__"] = _user_module
     while True:
-        request = _receive()
-        op = request.get("op")
-        if op == "execute":
-            _run_cell(str(request.get("code", "")))
-        elif op in ("complete", "inspect", "is_complete"):
-            _answer(request)
-        elif op == "exit":
-            return
+        try:
+            request = _next_request()
+            op = request.get("op")
+            if op == "execute":
+                _run_cell(str(request.get("code", "")))
+            elif op in ("complete", "inspect", "is_complete"):
+                _answer(request)
+        except SystemExit:
+            raise
+        except BaseException:
+            pass
 
 
 main()

