@@ -1,6 +1,9 @@
-"""Per-cell limits: plain data shared by the kernel (which sets them) and the worker (which
-enforces the soft ones). The kernel enforces the hard ones itself and never trusts the worker
-to have done so.
+"""Per-cell limits, and every default and timeout of safekernel in one place.
+
+Limits are plain data shared by the kernel (which sets them) and the worker (which enforces the
+soft ones). The kernel enforces the hard ones itself and never trusts the worker to have done
+so. The kernel's options (traitlets) take their defaults from here, and so do the pool, the
+session, the zygote and the worker for every wait and grace period.
 """
 
 from __future__ import annotations
@@ -13,6 +16,58 @@ from typing import Any
 from safekernel.errors import ConfigError
 
 MIB = 1024 * 1024
+
+# -- defaults of the kernel's options (kernel/kernel.py's traitlets read these) -------------
+#: wall-clock seconds a cell may run
+DEFAULT_TIMEOUT_S = 10.0
+#: memory of a worker's runtime state
+DEFAULT_MEMORY = 256 * MIB
+#: instruction budget per cell; 0 = none
+DEFAULT_INSTRUCTIONS = 0
+#: stream output a cell may print before it is stopped
+DEFAULT_OUTPUT = 1 * MIB
+#: messages a cell may make the kernel send to the frontend (see "Floods" below)
+DEFAULT_MESSAGES = 10_000
+#: hardened spare workers kept ready
+DEFAULT_POOL_SIZE = 1
+#: seconds a replay may take in all
+DEFAULT_REPLAY_TIMEOUT_S = 30.0
+#: largest frame either side accepts by default; a worker that sends more is ended
+DEFAULT_MAX_FRAME = 16 * MIB
+#: the smallest cap a kernel may set: output travels in 64 KB batches, so printing always
+#: works; results and error messages (cut at 256 KB each by the runtime) need 1M or more
+MIN_MAX_FRAME = 128 * 1024
+#: uid/gid a worker switches to when the kernel runs as root
+NOBODY = 65534
+#: RLIMIT_CPU backstop of a worker, in seconds over its whole life
+WORKER_CPU_SECONDS = 3600
+#: RLIMIT_NOFILE of a worker: it holds its channel and nothing else
+WORKER_OPEN_FILES = 16
+
+# -- timeouts and grace periods --------------------------------------------------------------
+#: complete / inspect / is_complete: the worker stops its own answer after this ...
+WORKER_REQUEST_TIMEOUT_S = 1.0
+#: ... and the kernel, which gives up and ends the worker, waits two seconds longer, so an
+#: honest worker that ran out of time still answers (empty) before it would be ended
+KERNEL_REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S + 2.0
+#: after an interrupt, a worker that has not finished the cell this long later is ended
+INTERRUPT_GRACE_S = 1.0
+#: a worker that has not said "ready" this long after its fork is given up
+READY_TIMEOUT_S = 10.0
+#: a zygote that does not answer a spawn request this long is taken for broken and replaced
+SPAWN_TIMEOUT_S = 10.0
+#: how long a polite shutdown of the zygote may take before SIGKILL
+SHUTDOWN_GRACE_S = 1.0
+#: a claimed spare is replaced this much later while other spares remain (pool)
+REFILL_DELAY_S = 0.02
+#: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
+STDIN_POLL_S = 0.01
+#: the worker batches output into one stream message per this interval
+FLUSH_INTERVAL_S = 0.02
+#: between requests the zygote wakes this often to reap finished workers
+REAP_INTERVAL_S = 1.0
+#: a replayed cell gets at least this much time, or it is not started
+MIN_REPLAY_SLICE_S = 0.05
 
 #: Worker wall-clock limit is the soft one (a hook stops Lua, the state survives); the kernel
 #: kills the worker this long after it, for code stuck inside a C function.
@@ -28,7 +83,7 @@ INTERPRETER_ADDRESS_SPACE = 768 * MIB
 
 
 class StopKind(enum.StrEnum):
-    """What stopped a cell short of its end. The first five are limits: the worker reports them
+    """What stopped a cell short of its end. The first seven are limits: the worker reports them
     (`done.stop`) and the kernel records them for a stop it enforced itself. The last two only
     the kernel sees, as a HardStop's kind: the worker died, or broke the protocol."""
 
@@ -37,6 +92,10 @@ class StopKind(enum.StrEnum):
     OUTPUT = "output"
     MEMORY = "memory"
     INSTRUCTIONS = "instructions"
+    #: the cell sent more messages than `Limits.messages` (the kernel counts them)
+    MESSAGES = "messages"
+    #: the cell's rich output passed CELL_DISPLAY_BYTES
+    DISPLAY = "display"
     CRASH = "crash"
     PROTOCOL = "protocol"
 
@@ -48,6 +107,8 @@ STOP_KINDS = (
     StopKind.OUTPUT,
     StopKind.MEMORY,
     StopKind.INSTRUCTIONS,
+    StopKind.MESSAGES,
+    StopKind.DISPLAY,
 )
 
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
@@ -57,11 +118,36 @@ DISPLAY_BYTES = 8 * MIB
 CELL_DISPLAY_BYTES = 32 * MIB
 #: Deepest application/json a cell may display (frontends render it as a tree)
 JSON_DEPTH = 64
+#: Most values (numbers, strings, lists, objects, keys) one application/json output may hold:
+#: the kernel parses it into Python objects, ~60 bytes each whatever their size in the text
+JSON_VALUES = 100_000
+
+#: Floods that bytes alone do not bound: every message the kernel sends to the frontend on a
+#: cell's behalf (streams, displays, updates, clear_output, its value, the kernel's own notices)
+#: counts against the cell's `messages` limit. Display updates past UPDATE_BURST in one cell
+#: are coalesced: the latest per display id is kept and sent at most every
+#: UPDATE_INTERVAL_S (a progress bar still moves, intermediate frames are dropped), for at most
+#: PENDING_UPDATE_IDS distinct ids at once (updates for more ids are dropped).
+UPDATE_BURST = 100
+UPDATE_INTERVAL_S = 0.1
+PENDING_UPDATE_IDS = 32
+#: The kernel says once per kind why it refused an output; further refusals of that kind are
+#: only counted, and one summary line at the end of the cell gives the count.
+NOTICES_PER_KIND = 1
+#: The kernel's hard deadline is pushed back by the time the kernel itself spent checking the
+#: cell's output (a backlog it caused must not turn the worker's soft stop into a kill), by at
+#: most this fraction of the cell's timeout.
+KERNEL_LAG_ALLOWANCE = 1.0
+
+
+#: the smallest `messages` limit: room for a value, an error notice and a few outputs
+MIN_MESSAGES = 10
 
 #: The documented maxima a per-cell magic may ask for when the operator sets no ceiling of
 #: their own (the `max_*` options; see Ceilings)
 MAX_TIMEOUT_S = 600.0
 MAX_OUTPUT = 64 * MIB
+MAX_MESSAGES = 100_000
 #: Hard bounds of any limit, whatever is configured: past these a value is nonsense (and
 #: would not fit the channel's 64-bit integers)
 LARGEST_TIMEOUT_S = 24 * 3600.0
@@ -73,13 +159,15 @@ class Limits:
     """What one cell may use. Zero means "no limit" only where the field says so."""
 
     #: wall-clock seconds for the cell
-    timeout: float = 10.0
+    timeout: float = DEFAULT_TIMEOUT_S
     #: bytes the Lua state may hold (lupa max_memory); the rlimit backstop sits above it
-    memory: int = 256 * MIB
+    memory: int = DEFAULT_MEMORY
     #: Lua VM instructions per cell; 0 = no count hook (a count hook slows Lua ~2.3x)
-    instructions: int = 0
+    instructions: int = DEFAULT_INSTRUCTIONS
     #: bytes of stream output per cell before it is cut
-    output: int = 1 * MIB
+    output: int = DEFAULT_OUTPUT
+    #: messages the kernel may send to the frontend for the cell (every kind counts)
+    messages: int = DEFAULT_MESSAGES
 
     def validate(self) -> Limits:
         if not 0 < self.timeout <= LARGEST_TIMEOUT_S:
@@ -90,6 +178,8 @@ class Limits:
             raise ConfigError("instruction limit must be 0 (off) or a positive count")
         if not 1024 <= self.output <= LARGEST_COUNT:
             raise ConfigError("output limit must be at least 1K")
+        if not MIN_MESSAGES <= self.messages <= LARGEST_COUNT:
+            raise ConfigError(f"message limit must be at least {MIN_MESSAGES}, not {self.messages}")
         return self
 
     def with_overrides(self, **changes: Any) -> Limits:
@@ -108,7 +198,16 @@ class Limits:
             memory=int(data["memory"]),
             instructions=int(data["instructions"]),
             output=int(data["output"]),
+            messages=int(data["messages"]),
         )
+
+
+def size_text(size: int) -> str:
+    """`256M`, `1G`, `512K` or a plain count: the form parse_size reads back."""
+    for unit, factor in (("G", 1024 * MIB), ("M", MIB), ("K", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
 
 
 def parse_size(text: str) -> int:
@@ -143,6 +242,7 @@ class Ceilings:
     memory: int = LARGEST_COUNT
     instructions: int = 0
     output: int = MAX_OUTPUT
+    messages: int = MAX_MESSAGES
 
     @classmethod
     def around(cls, defaults: Limits, **ceilings: Any) -> Ceilings:
@@ -155,6 +255,7 @@ class Ceilings:
             memory=max(wanted.memory, defaults.memory),
             instructions=max(instructions, defaults.instructions) if instructions else 0,
             output=max(wanted.output, defaults.output),
+            messages=max(wanted.messages, defaults.messages),
         )
 
     def check(self, limits: Limits, defaults: Limits) -> None:
@@ -166,6 +267,8 @@ class Ceilings:
             raise _over("memory", f"{self.memory // MIB}M", "max_memory")
         if limits.output != defaults.output and limits.output > self.output:
             raise _over("output", _size_text(self.output), "max_output")
+        if limits.messages != defaults.messages and limits.messages > self.messages:
+            raise _over("messages", f"{self.messages:,}", "max_messages")
         if limits.instructions == defaults.instructions:
             return
         if self.instructions and limits.instructions == 0:
@@ -226,5 +329,20 @@ def limit_message(
             "OutputLimitExceeded",
             f"output limit exceeded: the cell printed more than {limits.output // 1024} KB, so "
             f"it was stopped. {kept} Put `%output 4M` on the cell's first line to allow more.",
+        )
+    if kind == "display":
+        return (
+            "OutputLimitExceeded",
+            f"output limit exceeded: the cell's rich output passed "
+            f"{CELL_DISPLAY_BYTES // MIB} MB, so it was stopped. {kept} Split the work over "
+            "several cells.",
+        )
+    if kind == "messages":
+        return (
+            "OutputLimitExceeded",
+            f"output limit exceeded: the cell sent more than {limits.messages:,} outputs "
+            f"(prints, displays, updates, clears), so it was stopped. {kept} Put `%messages "
+            f"{limits.messages * 4}` on the cell's first line to allow more, or update one display "
+            "instead of making new ones.",
         )
     return "LimitExceeded", f"the cell was stopped ({kind}). {kept}"

@@ -4,7 +4,6 @@ events into IOPub messages. User code never runs in this process.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from typing import Any
 
@@ -16,20 +15,38 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 from safekernel import __version__
 from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.kernel.cellrun import ExecuteOutcome
+from safekernel.kernel.iopub import IOPubFrontend
 from safekernel.kernel.magics import parse_cell
 from safekernel.kernel.pool import Pool
 from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
 from safekernel.kernel.zygote import ZygoteProcess
-from safekernel.limits import LARGEST_COUNT, MAX_TIMEOUT_S, MIB, Ceilings, Limits, parse_size
+from safekernel.limits import (
+    DEFAULT_INSTRUCTIONS,
+    DEFAULT_MAX_FRAME,
+    DEFAULT_MEMORY,
+    DEFAULT_MESSAGES,
+    DEFAULT_OUTPUT,
+    DEFAULT_POOL_SIZE,
+    DEFAULT_REPLAY_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
+    LARGEST_COUNT,
+    MAX_MESSAGES,
+    MAX_OUTPUT,
+    MAX_TIMEOUT_S,
+    MIB,
+    MIN_MAX_FRAME,
+    NOBODY,
+    Ceilings,
+    Limits,
+    parse_size,
+    size_text,
+)
 from safekernel.runtimes import registry
-from safekernel.sandbox.config import NOBODY, SandboxConfig
+from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerStatus
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 
-#: how often a pending input() checks the stdin socket (ipykernel's raw_input polls as often)
-STDIN_POLL_S = 0.01
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 
@@ -38,22 +55,30 @@ class SafeKernel(Kernel):
     implementation = "safekernel"
     implementation_version = __version__
 
-    timeout = Float(10.0, help="Wall-clock seconds a cell may run (per cell: %timeout).").tag(
-        config=True
-    )
+    timeout = Float(
+        DEFAULT_TIMEOUT_S, help="Wall-clock seconds a cell may run (per cell: %timeout)."
+    ).tag(config=True)
     memory_limit = Unicode(
-        "256M", help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory)."
+        size_text(DEFAULT_MEMORY),
+        help="Lua memory per worker, e.g. 256M or 1G (per cell: %memory).",
     ).tag(config=True)
     instruction_limit = Int(
-        0,
+        DEFAULT_INSTRUCTIONS,
         help="Lua instructions per cell; 0 = no budget. A budget installs a count hook, which "
         "makes Lua about 2x slower (per cell: %instructions).",
     ).tag(config=True)
     output_limit = Unicode(
-        "1M", help="Stream output a cell may print before it is stopped (per cell: %output)."
+        size_text(DEFAULT_OUTPUT),
+        help="Stream output a cell may print before it is stopped (per cell: %output).",
+    ).tag(config=True)
+    message_limit = Int(
+        DEFAULT_MESSAGES,
+        help="Messages a cell may send to the frontend (prints, displays, updates, clears, the "
+        "kernel's notices) before it is stopped; updates of one display past the first 100 are "
+        "coalesced instead (per cell: %messages).",
     ).tag(config=True)
     pool_size = Int(
-        1,
+        DEFAULT_POOL_SIZE,
         help="Hardened spare workers kept ready beside the session's worker (with isolation=cell "
         "one more: every cell uses its worker up); a spare takes over at once when a worker is "
         "lost and is refilled in the background (0 = start on demand).",
@@ -71,7 +96,7 @@ class SafeKernel(Kernel):
         "variables come back.",
     ).tag(config=True)
     replay_timeout = Float(
-        30.0,
+        DEFAULT_REPLAY_TIMEOUT_S,
         help="Seconds a replay may take in all (each replayed cell also keeps its own limits); "
         "cells past it are not restored.",
     ).tag(config=True)
@@ -92,7 +117,7 @@ class SafeKernel(Kernel):
         "empty = no file access at all.",
     ).tag(config=True)
     max_message_size = Unicode(
-        "16M",
+        size_text(DEFAULT_MAX_FRAME),
         help="Largest message a worker may send (e.g. 16M, at least 128K); a worker that sends a "
         "larger one is ended and replaced. Output is sent in 64K pieces; a result or error "
         "message can reach ~600K, so keep it at 1M or more outside tests.",
@@ -110,7 +135,12 @@ class SafeKernel(Kernel):
         "what the workers' address-space cap leaves (memory_limit + 256M for Lua).",
     ).tag(config=True)
     max_output = Unicode(
-        "64M", help="The most %output a cell may ask for (never below output_limit)."
+        size_text(MAX_OUTPUT),
+        help="The most %output a cell may ask for (never below output_limit).",
+    ).tag(config=True)
+    max_messages = Int(
+        MAX_MESSAGES,
+        help="The most %messages a cell may ask for (never below message_limit).",
     ).tag(config=True)
     max_instructions = Int(
         0,
@@ -187,11 +217,14 @@ class SafeKernel(Kernel):
                 memory=memory,
                 instructions=self.max_instructions,
                 output=parse_size(self.max_output),
+                messages=self.max_messages,
             )
         except ConfigError as exc:
             # fail closed: a ceiling that cannot be read leaves the configured limits in force
             self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
-            return Ceilings.around(self.defaults, timeout=0.0, memory=0, output=0, instructions=0)
+            return Ceilings.around(
+                self.defaults, timeout=0.0, memory=0, output=0, instructions=0, messages=0
+            )
         if self.max_timeout < self.defaults.timeout:
             self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
         return ceilings
@@ -200,10 +233,15 @@ class SafeKernel(Kernel):
         try:
             size = parse_size(self.max_message_size)
         except ConfigError as exc:
-            self.log.error("safekernel: max_message_size: %s; using 16M", exc)
+            self.log.error(
+                "safekernel: max_message_size: %s; using %s", exc, size_text(DEFAULT_MAX_FRAME)
+            )
             return DEFAULT_MAX_FRAME
         if size < MIN_MAX_FRAME:
-            self.log.error("safekernel: max_message_size must be at least 128K; using 128K")
+            minimum = size_text(MIN_MAX_FRAME)
+            self.log.error(
+                "safekernel: max_message_size must be at least %s; using %s", minimum, minimum
+            )
             return MIN_MAX_FRAME
         return size
 
@@ -221,6 +259,7 @@ class SafeKernel(Kernel):
             memory=parse_size(self.memory_limit),
             instructions=self.instruction_limit,
             output=parse_size(self.output_limit),
+            messages=self.message_limit,
         ).validate()
 
     @property
@@ -323,8 +362,10 @@ class SafeKernel(Kernel):
             reply = self._reply_ok(ExecuteOutcome())
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
-        frontend = _IOPubFrontend(self, silent, allow_stdin)
-        for command in options.commands:
+        frontend = IOPubFrontend(self, silent, allow_stdin)
+        # each command once, however often the cell names it: its output is not the cell's
+        # (nothing counts it), so a cell of a million `%sandbox` lines must not be a flood
+        for command in dict.fromkeys(options.commands):
             self._run_command(command, frontend)
         if not body.strip():
             return self._reply_ok(ExecuteOutcome())
@@ -356,7 +397,7 @@ class SafeKernel(Kernel):
                 "--SafeKernel.memory_limit for more"
             )
 
-    def _run_command(self, command: str, frontend: _IOPubFrontend) -> None:
+    def _run_command(self, command: str, frontend: IOPubFrontend) -> None:
         if command == "sandbox":
             frontend.stream("stdout", self._sandbox_report())
         elif command == "reset":
@@ -471,68 +512,3 @@ class SafeKernel(Kernel):
 
 def _layer_word(layer: LayerStatus) -> str:
     return f"{layer.name} {'on' if layer.active else layer.state.value.upper()}"
-
-
-class _IOPubFrontend:
-    """Session events → IOPub messages (the Session's Frontend)."""
-
-    def __init__(self, kernel: SafeKernel, silent: bool, allow_stdin: bool) -> None:
-        self.kernel = kernel
-        self.silent = silent
-        self.allow_stdin = allow_stdin
-
-    def _send(self, msg_type: str, content: dict[str, Any]) -> None:
-        if not self.silent:
-            self.kernel.send_response(self.kernel.iopub_socket, msg_type, content)
-
-    def stream(self, name: str, text: str) -> None:
-        self._send("stream", {"name": name, "text": text})
-
-    def display(
-        self, data: dict[str, Any], metadata: dict[str, Any], display_id: str | None, update: bool
-    ) -> None:
-        content: dict[str, Any] = {"data": data, "metadata": metadata}
-        if display_id is not None:
-            content["transient"] = {"display_id": display_id}
-        self._send("update_display_data" if update and display_id else "display_data", content)
-
-    def clear_output(self, wait: bool) -> None:
-        self._send("clear_output", {"wait": wait})
-
-    def result(self, data: dict[str, Any]) -> None:
-        self._send(
-            "execute_result",
-            {"execution_count": self.kernel.execution_count, "data": data, "metadata": {}},
-        )
-
-    async def input(self, prompt: str, password: bool) -> str | None:
-        """Ask the frontend over the stdin channel; cancellable (an interrupt cancels it).
-
-        ipykernel's own raw_input blocks a thread until the user answers, so an interrupt
-        could not end the cell; this polls the stdin socket from the event loop instead.
-        """
-        if not self.allow_stdin:
-            return None
-        kernel = self.kernel
-        assert kernel.session is not None
-        stdin = kernel.stdin_socket
-        while stdin.poll(0):  # drop stale replies (to an earlier, interrupted request)
-            stdin.recv_multipart()
-        ident = kernel._get_shell_context_var(kernel._shell_parent_ident)
-        kernel.session.send(
-            stdin,
-            "input_request",
-            {"prompt": prompt, "password": password},
-            kernel.get_parent("shell"),
-            ident=ident,
-        )
-        while True:
-            while stdin.poll(0):
-                _, reply = kernel.session.recv(stdin)
-                if reply is None or reply.get("msg_type") != "input_reply":
-                    continue
-                value = reply.get("content", {}).get("value")
-                if not isinstance(value, str) or value == "\x04":  # EOF
-                    return None
-                return value
-            await asyncio.sleep(STDIN_POLL_S)

@@ -24,16 +24,13 @@ from dataclasses import dataclass, field
 
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
 from safekernel.kernel.zygote import ZygoteProcess
+from safekernel.limits import READY_TIMEOUT_S, REFILL_DELAY_S
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.wire.asyncchannel import AsyncChannel
 from safekernel.wire.channel import Message
 from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
-#: a worker that has not said "ready" this long after its fork is given up
-READY_TIMEOUT_S = 10.0
-#: a claimed spare is replaced this much later while other spares remain (_refill_behind_claim)
-REFILL_DELAY_S = 0.02
 #: zygotes in a row that died before any worker of theirs became ready: then the pool stops
 #: starting new ones (something is broken; restart the kernel)
 ZYGOTE_MAX_QUICK_DEATHS = 3

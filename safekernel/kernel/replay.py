@@ -24,13 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits
+from safekernel.limits import MIN_REPLAY_SLICE_S, Limits
 from safekernel.wire.events import Frontend
 
 #: replayed code kept per session; past this, later cells are not logged (and so not restored)
 MAX_LOG_BYTES = 8 * 1024 * 1024
-#: a replayed cell gets at least this much time, or it is not started
-MIN_REPLAY_SLICE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ def _cells(count: int) -> str:
     return "1 earlier cell was" if count == 1 else f"{count} earlier cells were"
 
 
-class RecordingFrontend:
+class RecordingFrontend(Frontend):
     """Passes a cell's events through, and notes the input() answers for a later replay."""
 
     def __init__(self, inner: Frontend) -> None:
@@ -144,7 +142,7 @@ class RecordingFrontend:
         return LoggedCell(number, code, limits, tuple(self.inputs))
 
 
-class SilentFrontend:
+class SilentFrontend(Frontend):
     """A replay's frontend: drops every output, answers input() from the recorded answers."""
 
     def __init__(self, answers: tuple[str, ...]) -> None:

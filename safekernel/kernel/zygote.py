@@ -21,14 +21,10 @@ import time
 from dataclasses import dataclass
 
 from safekernel.errors import WorkerLost
+from safekernel.limits import DEFAULT_MAX_FRAME, SHUTDOWN_GRACE_S, SPAWN_TIMEOUT_S
 from safekernel.sandbox.config import SandboxConfig
 from safekernel.wire.asyncchannel import AsyncChannel
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, HEADER, decode_spawned, encode
-
-#: a zygote that does not answer a spawn request this long is taken for broken and replaced
-SPAWN_TIMEOUT_S = 10.0
-#: how long a polite shutdown may take before SIGKILL
-SHUTDOWN_GRACE_S = 1.0
+from safekernel.wire.channel import HEADER, decode_spawned, encode
 
 
 @dataclass

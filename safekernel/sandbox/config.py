@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-NOBODY = 65534
+from safekernel.limits import NOBODY, WORKER_CPU_SECONDS, WORKER_OPEN_FILES
 
 
 @dataclass(frozen=True)
@@ -20,9 +20,9 @@ class SandboxConfig:
     #: RLIMIT_AS backstop in bytes (above the Lua memory limit: the interpreter needs room)
     address_space: int = 0
     #: RLIMIT_CPU backstop in seconds over the worker's whole life
-    cpu_seconds: int = 3600
+    cpu_seconds: int = WORKER_CPU_SECONDS
     #: RLIMIT_NOFILE: the worker holds its channel and nothing else
-    open_files: int = 16
+    open_files: int = WORKER_OPEN_FILES
     #: syscalls the worker's runtime needs beyond seccomp's base allow-list (its registry entry)
     extra_syscalls: tuple[str, ...] = ()
 

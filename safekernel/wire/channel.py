@@ -21,6 +21,7 @@ from typing import Any
 import msgpack
 
 from safekernel.errors import ProtocolError, WorkerLost
+from safekernel.limits import DEFAULT_MAX_FRAME, MIN_MAX_FRAME
 from safekernel.wire.messages import (
     KERNEL_TO_WORKER,
     KERNEL_TO_ZYGOTE,
@@ -49,11 +50,6 @@ __all__ = [
 ]
 
 HEADER = struct.Struct(">I")
-#: Largest frame either side accepts by default; a worker that sends more is ended.
-DEFAULT_MAX_FRAME = 16 * 1024 * 1024
-#: The smallest cap a kernel may set: output travels in 64 KB batches, so printing always works;
-#: results and error messages (cut at 256 KB each by the runtime) need a cap of 1M or more.
-MIN_MAX_FRAME = 128 * 1024
 #: Most msgpack items (every value, map key, array and map counts one) a frame may hold. An
 #: honest message has a few dozen (a completion reply with 1000 names about a thousand); a frame
 #: of 16 MB of one-byte empty arrays would cost the kernel ~900 MB and seconds to build.

@@ -22,14 +22,13 @@ import sys
 from typing import NoReturn
 
 from safekernel.errors import ProtocolError
+from safekernel.limits import DEFAULT_MAX_FRAME, REAP_INTERVAL_S
 from safekernel.runtimes import Runtime, create_runtime, registry
 from safekernel.sandbox import SandboxConfig, inject_failure
-from safekernel.wire.channel import DEFAULT_MAX_FRAME, decode_control, encode, recv_frame
+from safekernel.wire.channel import decode_control, encode, recv_frame
 from safekernel.worker.loop import run_worker
 
 PR_SET_PDEATHSIG = 1
-#: between requests the zygote wakes this often to reap finished workers
-REAP_INTERVAL_S = 1.0
 
 
 class Zygote:

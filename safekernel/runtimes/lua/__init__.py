@@ -62,6 +62,14 @@ CAPS = {
 BUDGET_STEP = 100_000
 LUA_VERSION = "5.4"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?")
+#: Editor requests look at most this many characters of a name around the cursor: a longer
+#: one is completed or inspected as nothing (a Tab after a megabyte of text must stay cheap).
+MAX_EDITOR_NAME = 512
+#: is_complete parses the whole input (in C, where no stop reaches): longer input is "unknown"
+MAX_IS_COMPLETE_CHARS = 1024 * 1024
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_NAME_CHARS = _WORD_CHARS | {".", ":"}
+_NO_MATCHES: dict[str, Any] = {"matches": [], "metadata": {}, "status": "ok"}
 
 
 def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
@@ -70,11 +78,37 @@ def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
 
 
 def _name_at(code: str, cursor_pos: int) -> str:
-    """The dotted name under (or just before) the cursor, e.g. `string.format`."""
-    for match in _NAME.finditer(code):
-        if match.start() <= cursor_pos <= match.end():
+    """The dotted name under (or just before) the cursor, e.g. `string.format` ("" if there
+    is none, or if it is longer than MAX_EDITOR_NAME). Looks at a bounded window only."""
+    low = max(0, cursor_pos - MAX_EDITOR_NAME)
+    high = min(len(code), cursor_pos + MAX_EDITOR_NAME)
+    window = code[low:high]
+    for match in _NAME.finditer(window):
+        if match.start() <= cursor_pos - low <= match.end():
+            cut_left = match.start() == 0 and low > 0 and code[low - 1] in _NAME_CHARS
+            cut_right = match.end() == len(window) and high < len(code)
+            if cut_left or (cut_right and code[high] in _NAME_CHARS):
+                return ""
             return match.group().rstrip(".:")
     return ""
+
+
+def _name_before(code: str, cursor_pos: int) -> tuple[str, str, str] | None:
+    """(path, separator, partial) of the name just before the cursor: `acct:de` gives
+    ("acct", ":", "de"), `pri` gives ("", "", "pri"). None when the run of name characters
+    is longer than MAX_EDITOR_NAME. A backward scan of at most that many characters."""
+    start, limit = cursor_pos, max(0, cursor_pos - MAX_EDITOR_NAME - 1)
+    while start > limit and code[start - 1] in _NAME_CHARS:
+        start -= 1
+    if cursor_pos - start > MAX_EDITOR_NAME:
+        return None
+    token = code[start:cursor_pos]
+    split = len(token)
+    while split > 0 and token[split - 1] in _WORD_CHARS:
+        split -= 1
+    if split == 0:
+        return "", "", token
+    return token[: split - 1], token[split - 1], token[split:]
 
 
 def _text(value: object) -> str:
@@ -199,11 +233,11 @@ class LuaRuntime(Runtime):
     def _request_stop(self, reason: bytes) -> None:
         self._switch.request(StopKind(_text(reason)))
 
-    def _enter(self, pointer: bytes) -> None:
-        self._switch.enter(pointer)
+    def _enter(self, pointer: bytes, depth: int) -> None:
+        self._switch.enter(pointer, int(depth))
 
-    def _leave(self) -> None:
-        self._switch.leave()
+    def _leave(self, depth: int) -> None:
+        self._switch.leave(int(depth))
 
     def _data_list(self, directory: bytes | None) -> object:
         try:
@@ -253,7 +287,7 @@ class LuaRuntime(Runtime):
             except lua54.LuaError:
                 # only a stop gets out of repl.run (it keeps firing past every pcall)
                 pass
-        used = int(self._api.instructions_used())
+        used = int(self._api.end_cell())
         self._sink = None
         self.sample()
         usage = {
@@ -293,32 +327,45 @@ class LuaRuntime(Runtime):
             traceback += ["stack traceback:", *(f"  {frame}" for frame in frames)]
         return None, CellError("LuaError", message, traceback)
 
+    # Editor requests never run user code and never cost the session: the name is found by a
+    # bounded scan here, the Lua side reads tables raw in hookable loops, and a request that
+    # the worker's watchdog stops (or that runs out of memory) answers empty, state kept.
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        before = code[:cursor_pos]
-        with self._switch.armed(0):
-            matches, partial = self._repl.complete(before.encode("utf-8", errors="replace"))
+        cursor_pos = max(0, min(cursor_pos, len(code)))
+        empty = {**_NO_MATCHES, "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+        name = _name_before(code, cursor_pos)
+        if name is None:
+            return empty
+        path, sep, partial = (part.encode() for part in name)
+        try:
+            with self._switch.armed(0):
+                matches = self._repl.complete(path, sep, partial)
+        except lua54.LuaError:
+            return empty
         names = [m for m in _text(matches).split("\n") if m]
-        return {
-            "matches": names,
-            "cursor_start": cursor_pos - int(partial),
-            "cursor_end": cursor_pos,
-            "metadata": {},
-            "status": "ok",
-        }
+        return {**empty, "matches": names, "cursor_start": cursor_pos - len(name[2])}
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
-        name = _name_at(code, cursor_pos)
+        name = _name_at(code, max(0, min(cursor_pos, len(code))))
         text = None
         if name:
-            with self._switch.armed(0):
-                text = self._repl.inspect(name.encode())
+            try:
+                with self._switch.armed(0):
+                    text = self._repl.inspect(name.encode())
+            except lua54.LuaError:
+                text = None
         if text is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
         return {"status": "ok", "found": True, "data": {"text/plain": _text(text)}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
-        with self._switch.armed(0):
-            status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
+        if len(code) > MAX_IS_COMPLETE_CHARS:
+            return {"status": "unknown"}
+        try:
+            with self._switch.armed(0):
+                status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
+        except lua54.LuaError:
+            return {"status": "unknown"}
         return {"status": status, "indent": "  " if status == "incomplete" else ""}
 
     @staticmethod
