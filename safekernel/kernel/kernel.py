@@ -496,7 +496,14 @@ class SafeKernel(Kernel):
         status = content.get("status")
         if status not in ("complete", "incomplete", "invalid"):
             return {"status": "unknown"}
-        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+        if status != "incomplete":
+            return {"status": status, "indent": ""}
+        # the runtime's own indent (Python: 4 spaces after a colon), if it is a short run of
+        # blanks; anything else a worker sends is replaced by the default
+        indent = content.get("indent")
+        if not (isinstance(indent, str) and len(indent) <= 16 and set(indent) <= {" ", "\t"}):
+            indent = "  "
+        return {"status": status, "indent": indent}
 
     # -- interrupt and shutdown ------------------------------------------------------------
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pwd
 import struct
 import sys
 import tempfile
@@ -93,12 +94,16 @@ def cache_dir() -> Path:
     configured = os.environ.get("SAFEKERNEL_CACHE_DIR")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        # the zygote runs without HOME: the password database names the user's home
+        home = os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+        base = os.path.join(home, ".cache")
     return Path(base) / "safekernel"
 
 
 def cache_path() -> Path:
-    return cache_dir() / f"python-{SHA256[:16]}-wasmtime-{_wasmtime_version()}.cwasm"
+    return cache_dir() / f"python-{SHA256[:16]}-wasmtime-{_wasmtime_version()}.cache"
 
 
 def _wasmtime_version() -> str:
@@ -108,28 +113,46 @@ def _wasmtime_version() -> str:
 
 
 def load_module(engine: wasmtime.Engine, *, progress: bool = False) -> wasmtime.Module:
-    """The compiled guest: from the cache when it is good, else compiled (and cached)."""
+    """The compiled guest: from the cache when it is good, else compiled (and cached).
+
+    The cache file is the SHA-256 of the compiled code followed by that code. wasmtime itself
+    refuses code made by another version or engine configuration (stale); the digest catches
+    a file damaged on disk (corrupt), which wasmtime would otherwise run as it is. Either way
+    the guest is compiled again and the file replaced.
+    """
     path = cache_path()
-    if path.exists():
-        try:
-            return wasmtime.Module.deserialize_file(engine, str(path))
-        except wasmtime.WasmtimeError as exc:
-            # made by another wasmtime or engine configuration, or damaged: rebuild it
-            log.warning("safekernel: the compiled python guest %s is unusable (%s)", path, exc)
+    try:
+        cached = path.read_bytes()
+    except FileNotFoundError:
+        cached = b""
+    except OSError as exc:
+        log.warning("safekernel: cannot read the compiled python guest %s: %s", path, exc)
+        cached = b""
+    if cached:
+        digest, code = cached[:32], cached[32:]
+        if hashlib.sha256(code).digest() != digest:
+            log.warning("safekernel: the compiled python guest %s is damaged; rebuilding", path)
+        else:
+            try:
+                return wasmtime.Module.deserialize(engine, code)
+            except wasmtime.WasmtimeError as exc:
+                log.warning("safekernel: the compiled python guest %s is stale (%s)", path, exc)
     return compile_into_cache(engine, path, progress=progress)
 
 
 def compile_into_cache(engine: wasmtime.Engine, path: Path, *, progress: bool) -> wasmtime.Module:
     data = read_binary()
     if progress:
+        # the zygote's stderr is the kernel's: a first start shows why it takes ~10 s
         print("safekernel: compiling the python guest once for this machine...", file=sys.stderr)
     module = wasmtime.Module(engine, data)
+    code = module.serialize()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # written beside it and renamed: a reader never sees half a file
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".python-", suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
-            out.write(module.serialize())
+            out.write(hashlib.sha256(code).digest() + code)
         os.replace(temporary, path)
     except OSError as exc:
         log.warning("safekernel: cannot cache the compiled python guest in %s: %s", path, exc)
