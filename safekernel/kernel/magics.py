@@ -85,6 +85,8 @@ def parse_cell(
             continue
         if not stripped.startswith("%"):
             break
+        if not stripped[1:].strip():
+            raise ConfigError("a lone `%` is not a magic: write e.g. `%timeout 30`")
         name, *args = stripped[1:].split()
         if name in _LIMIT_MAGICS:
             if len(args) != 1:
