@@ -129,7 +129,8 @@ def test_traceback_shows_only_the_cells_frames(py: Kernel) -> None:
     text = "\n".join(error["traceback"])
     assert "line 2, in inner" in text
     assert "raise ValueError('bad value')" in text
-    assert "driver" not in text and "<string>" not in text
+    assert "driver" not in text
+    assert "<string>" not in text
 
 
 def test_syntax_error_points_at_the_line(py: Kernel) -> None:
@@ -201,7 +202,8 @@ def test_each_worker_has_its_own_hash_seed_and_random_state(py: Kernel) -> None:
     probe = "import random\n(hash('seed me'), random.random())"
     first = py.run(f"%isolate\n{probe}").result
     second = py.run(f"%isolate\n{probe}").result
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     hashes = (first.split(",")[0], second.split(",")[0])
     randoms = (first.split(",")[1], second.split(",")[1])
     assert hashes[0] != hashes[1]
