@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from safekernel.errors import WorkerLost
 from safekernel.limits import DEFAULT_MAX_FRAME, SHUTDOWN_GRACE_S, SPAWN_TIMEOUT_S
-from safekernel.sandbox.config import SandboxConfig
 from safekernel.wire.asyncchannel import AsyncChannel
 from safekernel.wire.channel import HEADER, decode_spawned, encode
+from safekernel.wire.confinement import SandboxConfig
 
 
 @dataclass
