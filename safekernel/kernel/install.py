@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
 
-from safekernel.errors import ConfigError
+from safekernel.errors import ConfigError, SafeKernelError
 from safekernel.runtimes import registry
 
 #: every user who may start the kernel must read its spec, whatever the installer's umask (a
@@ -114,6 +114,11 @@ def main(argv: list[str]) -> int:
         print(f"could not install the kernelspec: {exc}", file=sys.stderr)
         return 2
     print(f"Installed kernelspec {name} in {path}")
+    try:
+        entry.prepare()
+    except SafeKernelError as exc:
+        print(f"could not prepare the {entry.name} runtime: {exc}", file=sys.stderr)
+        return 1
     if shutil.which("jupyter") is None:
         print("note: `jupyter` is not on PATH; install jupyter_console or jupyterlab to use it")
     return 0

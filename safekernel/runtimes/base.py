@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from safekernel.limits import Limits, StopKind
+from safekernel.sandbox.report import LayerStatus
 
 MimeBundle = dict[str, Any]
 
@@ -63,6 +64,11 @@ class Runtime(abc.ABC):
     def after_fork(self, seed: bytes) -> None:  # noqa: B027 -- optional hook, no-op by default
         """Make a state inherited from the zygote's template this worker's own; called once in
         the worker, before any request. `seed` is 16 random bytes drawn for this worker."""
+
+    def walls(self) -> list[LayerStatus]:
+        """Walls the runtime itself puts around a cell, reported (and shown by %sandbox)
+        before the OS layers; none by default."""
+        return []
 
     @abc.abstractmethod
     def interrupt(self, reason: StopKind) -> None:

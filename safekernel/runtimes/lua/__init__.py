@@ -8,90 +8,37 @@ used for untrusted code (compiled loops ignore hooks; deep recursion segfaults).
 
 from __future__ import annotations
 
-import re
 import time
-from importlib import resources
 from typing import Any
 
 import lupa
 from lupa import lua54
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import (
-    CELL_DISPLAY_BYTES,
-    DISPLAY_BYTES,
-    JSON_DEPTH,
-    Limits,
-    StopKind,
-    limit_message,
-)
-from safekernel.runtimes.base import CellError, CellOutcome, EventSink, MimeBundle, Runtime
+from safekernel.limits import Limits, StopKind, limit_message
+from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
 from safekernel.runtimes.datadir import DataDir, DataError
 from safekernel.runtimes.lua.stopswitch import StopSwitch, lua_gethook
+from safekernel.runtimes.luaside import (
+    BINARY_MIME,
+    BUDGET_STEP,
+    CAPS,
+    LUA_VERSION,
+    MODULES,
+    SOURCES,
+    bundle,
+    interpret,
+    is_memory_error,
+    name_at,
+    text,
+)
 
-#: Read once when the zygote imports this module: a hardened worker can open no file.
-#: host/ holds the chunks that run with the real globals; lib/ the modules that run inside the
-#: cell's whitelist environment.
-_SOURCES = {
-    name: resources.files(__package__).joinpath(folder).joinpath(f"{name}.lua").read_bytes()
-    for folder, names in (
-        ("host", ("sandbox", "render", "display", "docs", "repl")),
-        ("lib", ("errors", "json", "plot")),
-    )
-    for name in names
-}
-#: Modules a cell finds among its globals; they run in the cell's environment.
-_MODULES = ("json", "plot")
-#: Sent as bytes (the kernel validates and base64-encodes them); every other type is text.
-BINARY_MIME = frozenset({"image/png", "image/jpeg"})
-
-#: Caps handed to the Lua side (see sandbox.lua and repl.lua for what each one guards).
-CAPS = {
-    "max_c_loop": 10_000_000,
-    "max_frames": 30,
-    "max_render_depth": 20,
-    "max_render_items": 1000,
-    "max_render_bytes": 256 * 1024,
-    "max_table_rows": 500,
-    "max_table_columns": 50,
-    "max_display_bytes": DISPLAY_BYTES,
-    "max_cell_display_bytes": CELL_DISPLAY_BYTES,
-    "max_json_depth": JSON_DEPTH,
-}
-#: The instruction-budget hook fires every this many instructions (or the budget, if smaller).
-BUDGET_STEP = 100_000
-LUA_VERSION = "5.4"
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?")
+_SOURCES, _MODULES, _text, _bundle, _name_at = SOURCES, MODULES, text, bundle, name_at
 
 
 def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
     # no Lua code may reach a Python attribute, whatever object it gets hold of
     raise AttributeError("attribute access is not allowed in the sandbox")
-
-
-def _name_at(code: str, cursor_pos: int) -> str:
-    """The dotted name under (or just before) the cursor, e.g. `string.format`."""
-    for match in _NAME.finditer(code):
-        if match.start() <= cursor_pos <= match.end():
-            return match.group().rstrip(".:")
-    return ""
-
-
-def _text(value: object) -> str:
-    """Lua strings are bytes (any bytes at all); show them as text, never fail."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return "" if value is None else str(value)
-
-
-def _bundle(table: Any) -> MimeBundle:
-    """A Lua {mime = string} table as a bundle: images stay bytes, everything else is text."""
-    bundle: MimeBundle = {}
-    for key, value in table.items():
-        mime = _text(key)
-        if isinstance(value, bytes):
-            bundle[mime] = value if mime in BINARY_MIME else _text(value)
-    return bundle
 
 
 class LuaRuntime(Runtime):
@@ -264,34 +211,13 @@ class LuaRuntime(Runtime):
             "peak_memory_bytes": float(self._peak),
         }
         reason = self._switch.reason
-        if reason is None and (
-            memory_error
-            or (outcome and outcome[0] == b"error" and outcome[1] == b"not enough memory")
-        ):
+        if reason is None and (memory_error or is_memory_error(outcome)):
             self._lua.gccollect()
             reason = StopKind.MEMORY
         if reason is not None:
             error = CellError(*limit_message(reason, limits, state_kept=True), [])
             return CellOutcome(None, error, usage=usage, stop=reason)
-        return CellOutcome(*self._interpret(outcome), usage=usage)
-
-    def _interpret(
-        self, outcome: tuple[Any, ...]
-    ) -> tuple[dict[str, Any] | None, CellError | None]:
-        if not outcome:
-            return None, CellError("InternalError", "the cell ended without a result", [])
-        status = _text(outcome[0])
-        if status == "ok":
-            value = outcome[1] if len(outcome) > 1 else None
-            return (_bundle(value) if value is not None else None), None
-        message = _text(outcome[1])
-        if status == "syntax":
-            return None, CellError("SyntaxError", message, [f"SyntaxError: {message}"])
-        frames = [line for line in _text(outcome[2]).split("\n") if line]
-        traceback = [f"LuaError: {message}"]
-        if frames:
-            traceback += ["stack traceback:", *(f"  {frame}" for frame in frames)]
-        return None, CellError("LuaError", message, traceback)
+        return CellOutcome(*interpret(outcome), usage=usage)
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         before = code[:cursor_pos]

@@ -1,0 +1,97 @@
+"""The Lua side shared by the two hosts of the same Lua code: `lua` (lupa, in-process) and
+`wasm` (the guest in runtimes/wasm/). Both load the chunks in runtimes/lua/host and
+runtimes/lua/lib, hand them the same caps, and read a cell's outcome the same way. Nothing here
+imports lupa or wasmtime.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH
+from safekernel.runtimes.base import CellError, MimeBundle
+
+#: Read once when the zygote imports this module: a hardened worker can open no file.
+#: host/ holds the chunks that run with the real globals; lib/ the modules that run inside the
+#: cell's whitelist environment.
+SOURCES = {
+    name: resources.files("safekernel.runtimes").joinpath("lua", folder, f"{name}.lua").read_bytes()
+    for folder, names in (
+        ("host", ("sandbox", "render", "display", "docs", "repl")),
+        ("lib", ("errors", "json", "plot")),
+    )
+    for name in names
+}
+#: Modules a cell finds among its globals; they run in the cell's environment.
+MODULES = ("json", "plot")
+#: Sent as bytes (the kernel validates and base64-encodes them); every other type is text.
+BINARY_MIME = frozenset({"image/png", "image/jpeg"})
+
+#: Caps handed to the Lua side (see sandbox.lua and repl.lua for what each one guards).
+CAPS = {
+    "max_c_loop": 10_000_000,
+    "max_frames": 30,
+    "max_render_depth": 20,
+    "max_render_items": 1000,
+    "max_render_bytes": 256 * 1024,
+    "max_table_rows": 500,
+    "max_table_columns": 50,
+    "max_display_bytes": DISPLAY_BYTES,
+    "max_cell_display_bytes": CELL_DISPLAY_BYTES,
+    "max_json_depth": JSON_DEPTH,
+}
+#: The instruction-budget hook fires every this many instructions (or the budget, if smaller).
+BUDGET_STEP = 100_000
+LUA_VERSION = "5.4"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?")
+
+
+def name_at(code: str, cursor_pos: int) -> str:
+    """The dotted name under (or just before) the cursor, e.g. `string.format`."""
+    for match in _NAME.finditer(code):
+        if match.start() <= cursor_pos <= match.end():
+            return match.group().rstrip(".:")
+    return ""
+
+
+def text(value: object) -> str:
+    """Lua strings are bytes (any bytes at all); show them as text, never fail."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
+
+
+def bundle(table: Any) -> MimeBundle:
+    """A Lua {mime = string} table as a bundle: images stay bytes, everything else is text."""
+    result: MimeBundle = {}
+    for key, value in table.items():
+        mime = text(key)
+        if isinstance(value, bytes):
+            result[mime] = value if mime in BINARY_MIME else text(value)
+    return result
+
+
+def is_memory_error(outcome: tuple[Any, ...]) -> bool:
+    """repl.run's ("error", "not enough memory", ...): the memory limit, not the cell's bug."""
+    return bool(outcome) and outcome[0] == b"error" and outcome[1] == b"not enough memory"
+
+
+def interpret(outcome: tuple[Any, ...]) -> tuple[MimeBundle | None, CellError | None]:
+    """repl.run's results: ("ok", bundle_or_nil) | ("syntax", message) |
+    ("error", message, frames_text) as a result bundle or an error."""
+    if not outcome:
+        return None, CellError("InternalError", "the cell ended without a result", [])
+    status = text(outcome[0])
+    if status == "ok":
+        value = outcome[1] if len(outcome) > 1 else None
+        return (bundle(value) if value is not None else None), None
+    message = text(outcome[1])
+    if status == "syntax":
+        return None, CellError("SyntaxError", message, [f"SyntaxError: {message}"])
+    frames = [line for line in text(outcome[2] if len(outcome) > 2 else b"").split("\n") if line]
+    traceback = [f"LuaError: {message}"]
+    if frames:
+        traceback += ["stack traceback:", *(f"  {frame}" for frame in frames)]
+    return None, CellError("LuaError", message, traceback)
