@@ -44,10 +44,10 @@ WORKER_OPEN_FILES = 16
 
 # -- timeouts and grace periods --------------------------------------------------------------
 #: complete / inspect / is_complete: the worker stops its own answer after this ...
-WORKER_REQUEST_TIMEOUT_S = 2.0
-#: ... and the kernel, which gives up and ends the worker, waits a second longer, so an honest
-#: worker that ran out of time still answers (with an error) before it would be ended
-KERNEL_REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S + 1.0
+WORKER_REQUEST_TIMEOUT_S = 1.0
+#: ... and the kernel, which gives up and ends the worker, waits two seconds longer, so an
+#: honest worker that ran out of time still answers (empty) before it would be ended
+KERNEL_REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S + 2.0
 #: after an interrupt, a worker that has not finished the cell this long later is ended
 INTERRUPT_GRACE_S = 1.0
 #: a worker that has not said "ready" this long after its fork is given up

@@ -159,6 +159,57 @@ def test_is_complete_waits_for_end(kernel: Kernel) -> None:
     assert reply(kernel, kernel.kc.is_complete("x = = 1"))["status"] == "invalid"
 
 
+# -- adversarial editor input: bounded, and never costs the session ---------------------------
+
+ADVERSARIAL_CODE = {
+    "a megabyte without spaces": "x" * 1_000_000,
+    "a megabyte of statements without spaces": "x=1;" * 250_000,
+    "a name run ending in a bracket": "x" * 200_000 + "(",
+    "a megabyte of dots": "a." * 500_000,
+    "a megabyte of colons": "a:" * 500_000 + "b",
+    "only dots": "." * 1_000_000,
+    "deep brackets": "(" * 200_000 + "string.fo",
+    "a huge identifier after text": "y = " + "z" * 100_000 + ".fo",
+    "Lua pattern syntax": "%[%w_%.:]-([%.:]?)" * 50_000,
+    "a long line then a name": "q" * 1_000_000 + " string.fo",
+}
+
+
+@pytest.mark.parametrize("code", ADVERSARIAL_CODE.values(), ids=list(ADVERSARIAL_CODE))
+def test_adversarial_editor_requests_answer_and_keep_the_state(kernel: Kernel, code: str) -> None:
+    kernel.run("kept_across_tab = 41")
+    content = complete(kernel, code)
+    assert content["status"] == "ok"
+    assert content["cursor_end"] == len(code)
+    if code.endswith(" string.fo"):
+        assert content["matches"] == ["format"]
+    for cursor in (len(code), len(code) // 2, 0):
+        content = reply(kernel, kernel.kc.inspect(code, cursor))
+        assert content["status"] == "ok"
+    content = reply(kernel, kernel.kc.is_complete(code))
+    assert content["status"] in ("complete", "incomplete", "invalid", "unknown")
+    # the session's worker answered every request itself: it is the same worker, state kept
+    run = kernel.run("return kept_across_tab")
+    assert run.error is None, run.error
+    assert run.result == "41"
+
+
+def test_names_too_long_to_complete_answer_empty(kernel: Kernel) -> None:
+    long_name = "n" * 600
+    kernel.run(f"{long_name} = {{ field = 1 }}\nshort_table = {{ field = 1 }}")
+    assert complete(kernel, f"{long_name}.fi")["matches"] == []
+    assert inspect(kernel, long_name) is None
+    # names of ordinary length still work next to it
+    assert complete(kernel, f"{long_name} = short_table.fi")["matches"] == ["field"]
+    assert inspect(kernel, f"{long_name} = short_table") is not None
+
+
+def test_is_complete_of_huge_input_is_unknown(kernel: Kernel) -> None:
+    code = "x = 1\n" * 400_000
+    assert reply(kernel, kernel.kc.is_complete(code)) == {"status": "unknown"}
+    assert kernel.run("return 6 * 7").result == "42"
+
+
 def test_completing_a_table_with_many_keys_keeps_the_session(kernel: Kernel) -> None:
     kernel.run("many = {}\nfor i = 1, 100000 do many['k' .. i] = i end\nkept_after_complete = 7")
     content = complete(kernel, "many.k")

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from safekernel.errors import SafeKernelError
 from safekernel.kernel.outputs import OutputCheck
 from safekernel.limits import HARD_KILL_GRACE_S, Limits, StopKind
+from safekernel.wire.events import CellError, CellOutcome
 
 
 @dataclass
-class ExecuteOutcome:
-    status: str = "ok"
-    ename: str = ""
-    evalue: str = ""
-    traceback: list[str] = field(default_factory=list)
-    usage: dict[str, float] = field(default_factory=dict)
-    #: how the cell ended and what became of the session's variables (see verdict.py)
+class ExecuteOutcome(CellOutcome):
+    """A cell's outcome as the kernel knows it: the worker's, plus how the cell ended in one
+    word and what became of the session's variables (see verdict.py)."""
+
     verdict: str = "ok"
     state: str = "kept"
+
+    @property
+    def ename(self) -> str:
+        return self.error.ename if self.error else ""
+
+    @property
+    def evalue(self) -> str:
+        return self.error.evalue if self.error else ""
+
+    @property
+    def traceback(self) -> list[str]:
+        return self.error.traceback if self.error else []
 
     def fail(
         self,
@@ -28,8 +38,8 @@ class ExecuteOutcome:
         traceback: list[str] | None = None,
         verdict: str = "error",
     ) -> None:
-        self.status, self.ename, self.evalue, self.verdict = "error", ename, evalue, verdict
-        self.traceback = traceback if traceback is not None else [f"{ename}: {evalue}"]
+        lines = traceback if traceback is not None else [f"{ename}: {evalue}"]
+        self.error, self.verdict = CellError(ename, evalue, lines), verdict
 
 
 class CellRun:

@@ -106,7 +106,7 @@ def _cells(count: int) -> str:
     return "1 earlier cell was" if count == 1 else f"{count} earlier cells were"
 
 
-class RecordingFrontend:
+class RecordingFrontend(Frontend):
     """Passes a cell's events through, and notes the input() answers for a later replay."""
 
     def __init__(self, inner: Frontend) -> None:
@@ -142,7 +142,7 @@ class RecordingFrontend:
         return LoggedCell(number, code, limits, tuple(self.inputs))
 
 
-class SilentFrontend:
+class SilentFrontend(Frontend):
     """A replay's frontend: drops every output, answers input() from the recorded answers."""
 
     def __init__(self, answers: tuple[str, ...]) -> None:

@@ -1,54 +1,19 @@
 """The Runtime interface: the language inside a worker (create state, execute a cell under
 limits, complete, inspect). `lua` implements it now; `wasm` will later. The worker talks only to
-this interface, and a runtime talks back only through an EventSink.
+this interface, and a runtime talks back only through an EventSink (wire/events.py: the one
+vocabulary of a running cell, and the one outcome type).
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from safekernel.limits import Limits, StopKind
 from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.events import CellError, CellOutcome, EventSink, MimeBundle
 
-MimeBundle = dict[str, Any]
-
-
-class EventSink(Protocol):
-    """Where a running cell's side effects go (the worker sends them to the kernel)."""
-
-    def stream(self, name: str, text: str) -> None: ...
-
-    def display(
-        self, data: MimeBundle, metadata: dict[str, Any], display_id: str | None, update: bool
-    ) -> None: ...
-
-    def clear_output(self, wait: bool) -> None: ...
-
-    def input(self, prompt: str, password: bool) -> str: ...
-
-
-@dataclass
-class CellError:
-    ename: str
-    evalue: str
-    traceback: list[str]
-
-
-@dataclass
-class CellOutcome:
-    """How a cell ended. `result` is its value as a MIME bundle, if it had one; `stop` names
-    the limit that stopped it, None if none did."""
-
-    result: MimeBundle | None = None
-    error: CellError | None = None
-    usage: dict[str, float] = field(default_factory=dict)
-    stop: StopKind | None = None
-
-    @property
-    def status(self) -> str:
-        return "ok" if self.error is None else "error"
+__all__ = ["CellError", "CellOutcome", "EventSink", "MimeBundle", "Runtime"]
 
 
 class Runtime(abc.ABC):

@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any
 
 from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH
-from safekernel.runtimes.base import CellError, MimeBundle
+from safekernel.wire.events import CellError, MimeBundle
 
 #: Read once when the zygote imports this module: a hardened worker can open no file.
 #: host/ holds the chunks that run with the real globals; lib/ the modules that run inside the
@@ -46,14 +46,48 @@ CAPS = {
 BUDGET_STEP = 100_000
 LUA_VERSION = "5.4"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?")
+#: Editor requests look at most this many characters of a name around the cursor: a longer
+#: one is completed or inspected as nothing (a Tab after a megabyte of text must stay cheap).
+MAX_EDITOR_NAME = 512
+#: is_complete parses the whole input (in C, where no stop reaches): longer input is "unknown"
+MAX_IS_COMPLETE_CHARS = 1024 * 1024
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_NAME_CHARS = _WORD_CHARS | {".", ":"}
+NO_MATCHES: dict[str, Any] = {"matches": [], "metadata": {}, "status": "ok"}
 
 
 def name_at(code: str, cursor_pos: int) -> str:
-    """The dotted name under (or just before) the cursor, e.g. `string.format`."""
-    for match in _NAME.finditer(code):
-        if match.start() <= cursor_pos <= match.end():
+    """The dotted name under (or just before) the cursor, e.g. `string.format` ("" if there
+    is none, or if it is longer than MAX_EDITOR_NAME). Looks at a bounded window only."""
+    low = max(0, cursor_pos - MAX_EDITOR_NAME)
+    high = min(len(code), cursor_pos + MAX_EDITOR_NAME)
+    window = code[low:high]
+    for match in _NAME.finditer(window):
+        if match.start() <= cursor_pos - low <= match.end():
+            cut_left = match.start() == 0 and low > 0 and code[low - 1] in _NAME_CHARS
+            cut_right = match.end() == len(window) and high < len(code)
+            if cut_left or (cut_right and code[high] in _NAME_CHARS):
+                return ""
             return match.group().rstrip(".:")
     return ""
+
+
+def name_before(code: str, cursor_pos: int) -> tuple[str, str, str] | None:
+    """(path, separator, partial) of the name just before the cursor: `acct:de` gives
+    ("acct", ":", "de"), `pri` gives ("", "", "pri"). None when the run of name characters
+    is longer than MAX_EDITOR_NAME. A backward scan of at most that many characters."""
+    start, limit = cursor_pos, max(0, cursor_pos - MAX_EDITOR_NAME - 1)
+    while start > limit and code[start - 1] in _NAME_CHARS:
+        start -= 1
+    if cursor_pos - start > MAX_EDITOR_NAME:
+        return None
+    token = code[start:cursor_pos]
+    split = len(token)
+    while split > 0 and token[split - 1] in _WORD_CHARS:
+        split -= 1
+    if split == 0:
+        return "", "", token
+    return token[: split - 1], token[split - 1], token[split:]
 
 
 def text(value: object) -> str:

@@ -23,6 +23,7 @@ from safekernel.limits import FLUSH_INTERVAL_S, WORKER_REQUEST_TIMEOUT_S, Limits
 from safekernel.runtimes import CellOutcome, Runtime, create_runtime
 from safekernel.sandbox import LayerFailed, SandboxConfig, confine
 from safekernel.wire.channel import BlockingChannel, Message
+from safekernel.wire.events import EventSink
 
 #: output is batched into one stream message per FLUSH_INTERVAL_S (or per MAX_BATCH bytes)
 MAX_BATCH = 64 * 1024
@@ -120,7 +121,7 @@ class Watchdog:
                 self._runtime.interrupt(StopKind.TIME)
 
 
-class Sink:
+class Sink(EventSink):
     """The runtime's EventSink: turns side effects into channel messages."""
 
     def __init__(self, outbox: Outbox, inbox: queue.Queue[Message], watchdog: Watchdog) -> None:

@@ -24,16 +24,20 @@ from safekernel.runtimes.luaside import (
     BUDGET_STEP,
     CAPS,
     LUA_VERSION,
+    MAX_IS_COMPLETE_CHARS,
     MODULES,
+    NO_MATCHES,
     SOURCES,
     bundle,
     interpret,
     is_memory_error,
     name_at,
+    name_before,
     text,
 )
 
-_SOURCES, _MODULES, _text, _bundle, _name_at = SOURCES, MODULES, text, bundle, name_at
+_SOURCES, _MODULES, _text, _bundle = SOURCES, MODULES, text, bundle
+_name_at, _name_before, _NO_MATCHES = name_at, name_before, NO_MATCHES
 
 
 def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
@@ -146,11 +150,11 @@ class LuaRuntime(Runtime):
     def _request_stop(self, reason: bytes) -> None:
         self._switch.request(StopKind(_text(reason)))
 
-    def _enter(self, pointer: bytes) -> None:
-        self._switch.enter(pointer)
+    def _enter(self, pointer: bytes, depth: int) -> None:
+        self._switch.enter(pointer, int(depth))
 
-    def _leave(self) -> None:
-        self._switch.leave()
+    def _leave(self, depth: int) -> None:
+        self._switch.leave(int(depth))
 
     def _data_list(self, directory: bytes | None) -> object:
         try:
@@ -200,7 +204,7 @@ class LuaRuntime(Runtime):
             except lua54.LuaError:
                 # only a stop gets out of repl.run (it keeps firing past every pcall)
                 pass
-        used = int(self._api.instructions_used())
+        used = int(self._api.end_cell())
         self._sink = None
         self.sample()
         usage = {
@@ -219,32 +223,45 @@ class LuaRuntime(Runtime):
             return CellOutcome(None, error, usage=usage, stop=reason)
         return CellOutcome(*interpret(outcome), usage=usage)
 
+    # Editor requests never run user code and never cost the session: the name is found by a
+    # bounded scan here, the Lua side reads tables raw in hookable loops, and a request that
+    # the worker's watchdog stops (or that runs out of memory) answers empty, state kept.
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        before = code[:cursor_pos]
-        with self._switch.armed(0):
-            matches, partial = self._repl.complete(before.encode("utf-8", errors="replace"))
+        cursor_pos = max(0, min(cursor_pos, len(code)))
+        empty = {**_NO_MATCHES, "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+        name = _name_before(code, cursor_pos)
+        if name is None:
+            return empty
+        path, sep, partial = (part.encode() for part in name)
+        try:
+            with self._switch.armed(0):
+                matches = self._repl.complete(path, sep, partial)
+        except lua54.LuaError:
+            return empty
         names = [m for m in _text(matches).split("\n") if m]
-        return {
-            "matches": names,
-            "cursor_start": cursor_pos - int(partial),
-            "cursor_end": cursor_pos,
-            "metadata": {},
-            "status": "ok",
-        }
+        return {**empty, "matches": names, "cursor_start": cursor_pos - len(name[2])}
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
-        name = _name_at(code, cursor_pos)
+        name = _name_at(code, max(0, min(cursor_pos, len(code))))
         text = None
         if name:
-            with self._switch.armed(0):
-                text = self._repl.inspect(name.encode())
+            try:
+                with self._switch.armed(0):
+                    text = self._repl.inspect(name.encode())
+            except lua54.LuaError:
+                text = None
         if text is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
         return {"status": "ok", "found": True, "data": {"text/plain": _text(text)}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
-        with self._switch.armed(0):
-            status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
+        if len(code) > MAX_IS_COMPLETE_CHARS:
+            return {"status": "unknown"}
+        try:
+            with self._switch.armed(0):
+                status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
+        except lua54.LuaError:
+            return {"status": "unknown"}
         return {"status": status, "indent": "  " if status == "incomplete" else ""}
 
     @staticmethod

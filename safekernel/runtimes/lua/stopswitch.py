@@ -10,6 +10,15 @@ at its next instruction: once a limit has fired it keeps firing until the cell i
 
 lupa releases the GIL while Lua runs, so the watchdog thread gets to run. lupa's module exports
 the whole Lua C API; ctypes reaches `lua_sethook` and `lua_gethook` there.
+
+`lua_sethook` writes into the `lua_State` it is given, so the switch must only ever hold the
+state of a thread that is alive. The sandbox (sandbox.lua) keeps that promise: before it tells
+the switch about a coroutine at depth d it stores the coroutine itself in its own `running[d]`
+(a strong reference), and it drops that reference only after the switch has let go of depth d.
+Registrations are by depth, not push/pop: `enter` at depth d and `leave(d)` drop every entry at
+d and above, so an entry whose `leave` was skipped (its coroutine died with an error while a
+nested one was registered, or the leave itself ran out of memory) is dropped by the next leave
+below it or at the end of the cell, and until then its thread is still held, so still alive.
 """
 
 from __future__ import annotations
@@ -36,6 +45,10 @@ def lua_gethook(state: int) -> int:
     return int(_lua.lua_gethook(state) or 0)
 
 
+#: deepest coroutine nesting the switch records (Lua's C stack stops nesting near 200)
+MAX_DEPTH = 100_000
+
+
 class StopSwitch:
     """Arms, fires and disarms the asynchronous stop for one Lua state."""
 
@@ -43,8 +56,8 @@ class StopSwitch:
         self._lock = threading.Lock()
         self._main = main_state
         self._hookf = hook_function
-        # Lua threads (coroutines) being resumed right now, innermost last; each is alive
-        # while it is on this stack, which is what makes touching its state safe
+        # the lua_State of the coroutine registered at depth i + 1 (0: none); the sandbox
+        # holds each of these threads in its `running` table for as long as it is here
         self._threads: list[int] = []
         self._armed = False
         self._count = 0
@@ -61,7 +74,15 @@ class StopSwitch:
         finally:
             with self._lock:
                 self._armed = False
+                # the sandbox may drop its references once the block is over: let go first
+                self._threads.clear()
                 _lua.lua_sethook(self._main, None, 0, 0)
+
+    @property
+    def registered(self) -> int:
+        """How many coroutines are registered right now (0 between cells)."""
+        with self._lock:
+            return sum(1 for state in self._threads if state)
 
     def request(self, reason: StopKind) -> None:
         """Stop the running cell (any thread). The first reason wins; idle requests are dropped."""
@@ -70,12 +91,20 @@ class StopSwitch:
                 return
             self.reason = reason
             for state in (self._main, *self._threads):
-                _lua.lua_sethook(state, self._hookf, LUA_MASKCOUNT, 1)
+                if state:
+                    _lua.lua_sethook(state, self._hookf, LUA_MASKCOUNT, 1)
 
-    def enter(self, pointer: bytes) -> None:
-        """A coroutine is about to be resumed: give it the hook it must have right now."""
+    def enter(self, pointer: bytes, depth: int) -> None:
+        """The coroutine at `pointer` is about to be resumed at `depth` (1 = resumed by the main
+        thread): give it the hook it must have right now. Entries at `depth` and deeper go."""
         state = int(pointer, 16)
+        if not state or not 1 <= depth <= MAX_DEPTH:
+            raise ValueError(f"bad coroutine registration at depth {depth}")
         with self._lock:
+            if not self._armed:
+                return  # outside a cell nothing is stopped, so nothing is recorded
+            del self._threads[depth - 1 :]
+            self._threads.extend([0] * (depth - 1 - len(self._threads)))
             self._threads.append(state)
             if self.reason is not None:
                 _lua.lua_sethook(state, self._hookf, LUA_MASKCOUNT, 1)
@@ -84,7 +113,7 @@ class StopSwitch:
             else:
                 _lua.lua_sethook(state, None, 0, 0)
 
-    def leave(self) -> None:
+    def leave(self, depth: int) -> None:
+        """The coroutine at `depth` returned or yielded: forget it and anything deeper."""
         with self._lock:
-            if self._threads:
-                self._threads.pop()
+            del self._threads[max(depth, 1) - 1 :]

@@ -50,11 +50,14 @@ from safekernel.runtimes.luaside import (
     BUDGET_STEP,
     CAPS,
     LUA_VERSION,
+    MAX_IS_COMPLETE_CHARS,
+    NO_MATCHES,
     SOURCES,
     bundle,
     interpret,
     is_memory_error,
     name_at,
+    name_before,
     text,
 )
 from safekernel.runtimes.wasm import build
@@ -413,9 +416,10 @@ class WasmRuntime(Runtime):
         log.error("safekernel: the wasm guest was lost: %s", exc)
         os._exit(72)
 
-    def _call(self, which: int, argument: bytes) -> tuple[int, tuple[Any, ...]]:
+    def _call(self, which: int, *arguments: bytes) -> tuple[int, tuple[Any, ...]]:
+        packed = b"".join(struct.pack("<I", len(a)) + a for a in arguments)
         try:
-            with self._buffer(argument) as (ptr, size):
+            with self._buffer(packed) as (ptr, size):
                 status = int(self._fn["sk_call"](self._store, which, ptr, size))
                 raw = self._out()
         except (wasmtime.Trap, wasmtime.WasmtimeError, GuestExit, GuestLost) as exc:
@@ -456,31 +460,38 @@ class WasmRuntime(Runtime):
             return CellOutcome(None, CellError("InternalError", message, []), usage=usage)
         return CellOutcome(*interpret(outcome), usage=usage)
 
-    def _editor_call(self, which: int, argument: str) -> tuple[Any, ...]:
+    # Editor requests never run user code and never cost the session (as in `lua`): the
+    # name is found by a bounded scan, the Lua side reads tables raw in hookable loops, and a
+    # request that is stopped or runs out of memory answers empty, state kept.
+    def _editor_call(self, which: int, *arguments: str) -> tuple[Any, ...] | None:
+        encoded = [a.encode("utf-8", errors="replace") for a in arguments]
         with self._armed_for(0):
-            status, values = self._call(which, argument.encode("utf-8", errors="replace"))
-        if status != CALL_OK:
-            raise SafeKernelError(text(values[0]) if values else "the request was stopped")
-        return values
+            status, values = self._call(which, *encoded)
+        return values if status == CALL_OK else None
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        matches, partial = self._editor_call(COMPLETE, code[:cursor_pos])
-        names = [m for m in text(matches).split("\n") if m]
-        return {
-            "matches": names,
-            "cursor_start": cursor_pos - int(partial),
-            "cursor_end": cursor_pos,
-            "metadata": {},
-            "status": "ok",
-        }
+        cursor_pos = max(0, min(cursor_pos, len(code)))
+        empty = {**NO_MATCHES, "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+        name = name_before(code, cursor_pos)
+        values = self._editor_call(COMPLETE, *name) if name is not None else None
+        if name is None or not values:
+            return empty
+        names = [m for m in text(values[0]).split("\n") if m]
+        return {**empty, "matches": names, "cursor_start": cursor_pos - len(name[2])}
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
-        name = name_at(code, cursor_pos)
-        found = self._editor_call(INSPECT, name)[0] if name else None
-        if found is None:
+        name = name_at(code, max(0, min(cursor_pos, len(code))))
+        values = self._editor_call(INSPECT, name) if name else None
+        if not values or values[0] is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
-        return {"status": "ok", "found": True, "data": {"text/plain": text(found)}, "metadata": {}}
+        found = text(values[0])
+        return {"status": "ok", "found": True, "data": {"text/plain": found}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
-        status = text(self._editor_call(IS_COMPLETE, code)[0])
+        values = (
+            self._editor_call(IS_COMPLETE, code) if len(code) <= MAX_IS_COMPLETE_CHARS else None
+        )
+        if not values:
+            return {"status": "unknown"}
+        status = text(values[0])
         return {"status": status, "indent": "  " if status == "incomplete" else ""}

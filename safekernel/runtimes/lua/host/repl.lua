@@ -11,7 +11,7 @@ local setmetatable = setmetatable
 local getmetatable, pairs, pcall, rawequal, rawget, rawlen = getmetatable, pairs, pcall, rawequal, rawget, rawlen
 local tostring, type, xpcall, load, next = tostring, type, xpcall, load, next
 local m_max, math_type = math.max, math.type
-local s_format, s_sub, s_match = string.format, string.sub, string.match
+local s_format, s_sub, s_match, s_find = string.format, string.sub, string.match, string.find
 local t_concat, t_sort, t_pack = table.concat, table.sort, table.pack
 local getinfo, getlocal = debug.getinfo, debug.getlocal
 
@@ -195,29 +195,33 @@ local function lookup(path)
   return value
 end
 
+-- Completion reads at most this many keys of one table, offers at most MAX_MATCHES names,
+-- and skips keys longer than MAX_NAME (no one completes such a name; matching it costs).
+local MAX_KEYS, MAX_MATCHES, MAX_NAME = 10000, 2000, 256
+
 local function add_names(matches, scope, partial, methods_only)
-  local count = 0
+  local count, n = 0, #partial
   for k, v in next, scope do
-    if type(k) == "string" and s_sub(k, 1, #partial) == partial and s_match(k, "^[%a_][%w_]*$")
-      and (not methods_only or type(v) == "function") then
+    if type(k) == "string" and #k <= MAX_NAME and s_sub(k, 1, n) == partial
+      and s_match(k, "^[%a_][%w_]*$") and (not methods_only or type(v) == "function") then
+      if #matches >= MAX_MATCHES then return end
       matches[#matches + 1] = k
     end
     count = count + 1
-    if count > 10000 then break end
+    if count >= MAX_KEYS then return end
   end
 end
 
--- Names that complete the text before the cursor (e.g. "string.fo" or "t:ins"), and how many
--- bytes of it the match replaces.
-function repl.complete(before)
-  local path, sep, partial = s_match(before, "([%w_%.:]-)([%.:]?)([%w_]*)$")
+-- Names that complete `partial` after `path` and `sep` (the host splits the text before the
+-- cursor: "string.fo" is "string", ".", "fo"; "pri" is "", "", "pri").
+function repl.complete(path, sep, partial)
   local matches = {}
   if sep == "" then
     for _, kw in pairs(KEYWORDS) do
       if s_sub(kw, 1, #partial) == partial then matches[#matches + 1] = kw end
     end
     add_names(matches, env, partial, false)
-  elseif path ~= "" and not s_match(path, "[%.:]$") then
+  elseif path ~= "" and s_find(":.", s_sub(path, -1), 1, true) == nil then
     for _, scope in pairs(field_tables(lookup(path))) do
       add_names(matches, scope, partial, sep == ":")
     end
@@ -228,7 +232,7 @@ function repl.complete(before)
     if m ~= last then unique[#unique + 1] = m end
     last = m
   end
-  return t_concat(unique, "\n"), #partial
+  return t_concat(unique, "\n")
 end
 
 ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 --   local api = sandbox(host, limits)
 --
 -- `host` holds the Python callbacks: write(name, bytes), stop_reason(), request_stop(reason),
--- enter(thread_ptr), leave(). Everything the host code below uses is captured in locals first,
+-- enter(thread_ptr, depth), leave(depth). Everything the host code below uses is captured in locals first,
 -- so nothing a cell does to its own globals or to shared metatables can change the host's
 -- behaviour.
 local host, caps = ...
@@ -21,6 +21,10 @@ local debug_sethook, d_getmetatable = debug.sethook, debug.getmetatable
 local co_close = coroutine.close
 local t_insert, t_remove = table.insert, table.remove
 local m_tointeger = math.tointeger
+local s_find = string.find
+-- the real tostring and string.format print addresses: only the opaque versions below leave
+-- this file (as the globals every later host chunk captures, and in the cell's environment)
+local raw_tostring, raw_format = tostring, s_format
 
 -- lupa hands a Python exception raised in a callback to Lua as a Python object. No cell may
 -- ever hold one (it is the start of any walk into the host), so every callback is called
@@ -60,6 +64,72 @@ local function copy(t, except)
   end
   return out
 end
+
+-- A C function behind one of these wrappers raises its argument errors at the wrapper's line,
+-- naming the wrapper's local: re-raise them at the cell's line, under the public name. A
+-- memory error passes through untouched, so the host still recognises it.
+local function c_call(name, f, ...)
+  local results = t_pack(pcall(f, ...))
+  if results[1] then return t_unpack(results, 2, results.n) end
+  local e = results[2]
+  if type(e) ~= "string" or e == "not enough memory" then error(e, 0) end
+  e = s_gsub(e, "^safekernel/[%w_]+:%d+: ", "")
+  e = s_gsub(e, "to '[^']+'", "to '" .. name .. "'", 1)
+  -- level 2: c_call is tail-called, so the wrapper's frame is gone and the caller is next
+  error(e, 2)
+end
+
+------------------------------------------------------------------------------------------
+-- No real address ever reaches a cell. Lua prints tables, functions, threads and userdata as
+-- "table: 0x55..." (tostring, print, string.format's %s) and %p prints any object's address:
+-- a code address defeats the library's ASLR, a heap address tells an exploit where to write.
+-- Each such value gets a stable opaque id instead (a per-worker counter, in a weak-keyed table
+-- so the ids never keep a value alive): "table: 0x00000001", the same for the same object.
+------------------------------------------------------------------------------------------
+local IDENTITY = { table = true, ["function"] = true, thread = true, userdata = true }
+local ids = setmetatable({}, { __mode = "k" })
+local last_id = 0
+
+local function opaque_id(v)
+  local id = ids[v]
+  if id == nil then
+    last_id = last_id + 1
+    id = last_id
+    ids[v] = id
+  end
+  return raw_format("0x%08x", id)
+end
+
+-- The real tostring on a value with a __tostring: the cell's own errors pass as they are, and
+-- Lua's "must return a string" is raised at the caller's line (`level` above this function).
+local BAD_TOSTRING = "'__tostring' must return a string"
+local function call_tostring(v, level)
+  local ok, text = pcall(raw_tostring, v)
+  if ok then return text end
+  -- (called through pcall, Lua's own message carries no position)
+  if text == BAD_TOSTRING then error(BAD_TOSTRING, level + 1) end
+  error(text, 0)
+end
+
+-- tostring, except that a value with an identity and no __tostring shows its opaque id (under
+-- its __name, as Lua does). Metatables are read raw, as luaL_tolstring reads them. `level`
+-- (internal) is where a bad __tostring result is blamed, for callers like string.format.
+local function opaque_tostring(v, level)
+  if not IDENTITY[type(v)] then return (raw_tostring(v)) end
+  local mt = d_getmetatable(v)
+  if mt ~= nil and rawget(mt, "__tostring") ~= nil then return call_tostring(v, level) end
+  local name = mt ~= nil and rawget(mt, "__name") or nil
+  return (type(name) == "string" and name or type(v)) .. ": " .. opaque_id(v)
+end
+
+local function safe_tostring(...)
+  if select("#", ...) == 0 then return c_call("tostring", raw_tostring, ...) end
+  local v = ...
+  local text = opaque_tostring(v, 2)
+  return text
+end
+tostring = safe_tostring
+G.tostring = safe_tostring
 
 ------------------------------------------------------------------------------------------
 -- Hooks: zero cost until a limit must fire. The host installs the C hook asynchronously
@@ -138,7 +208,7 @@ function env.load(chunk, chunkname, mode, chunkenv)
   if mode ~= nil and mode ~= "t" then
     error("load: binary chunks are not allowed in the sandbox (use mode \"t\")", 2)
   end
-  local name = "=" .. (chunkname and tostring(chunkname):gsub("^[=@]", "") or "load")
+  local name = "=" .. (chunkname and safe_tostring(chunkname):gsub("^[=@]", "") or "load")
   if chunkenv == nil then chunkenv = env end
   local fn, err = load(chunk, name, "t", chunkenv)
   if fn == nil and rawequal(d_getmetatable(err), ERROR_BOX) then
@@ -172,26 +242,59 @@ end
 -- booby-trap `("x"):method()` for the host or a later cell.
 string.dump = nil
 
--- A C function behind one of these wrappers raises its argument errors at the wrapper's line,
--- naming the wrapper's local: re-raise them at the cell's line, under the public name. A
--- memory error passes through untouched, so the host still recognises it.
-local function c_call(name, f, ...)
-  local results = t_pack(pcall(f, ...))
-  if results[1] then return t_unpack(results, 2, results.n) end
-  local e = results[2]
-  if type(e) ~= "string" or e == "not enough memory" then error(e, 0) end
-  e = s_gsub(e, "^safekernel/[%w_]+:%d+: ", "")
-  e = s_gsub(e, "to '[^']+'", "to '" .. name .. "'", 1)
-  -- level 2: c_call is tail-called, so the wrapper's frame is gone and the caller is next
-  error(e, 2)
-end
-
 -- C converts a numeric string argument (`("").rep("", "1e15")`), so the caps use tonumber too.
 function string.rep(s, n, sep)
   if (tonumber(n) or 0) > MAX_C_LOOP then
     error(s_format("string.rep: count %.0f is over the sandbox's cap of %d", tonumber(n), MAX_C_LOOP), 2)
   end
   return c_call("rep", s_rep, s, n, sep)
+end
+
+-- string.format with the conversions that show an identity made opaque: %s of a table,
+-- function, thread or userdata gets safe_tostring's text, and %p becomes %s of the opaque id
+-- (strings, numbers, booleans and nil have no identity here: "(null)", as Lua shows numbers).
+-- The scan is linear (anchored patterns only) and leaves a malformed conversion untouched,
+-- so the real format still rejects it with its own message.
+local function needs_care(fmt, args)
+  if s_find(fmt, "p", 1, true) then return true end
+  for i = 1, args.n do
+    if IDENTITY[type(args[i])] then return true end
+  end
+  return false
+end
+
+function string.format(fmt, ...)
+  local args = t_pack(...)
+  if type(fmt) ~= "string" or not needs_care(fmt, args) then
+    return c_call("format", s_format, fmt, t_unpack(args, 1, args.n))
+  end
+  local pieces, from, pos, arg = {}, 1, 1, 0
+  while true do
+    local at = s_find(fmt, "%", pos, true)
+    if at == nil then break end
+    if s_byte(fmt, at + 1) == 37 then  -- "%%"
+      pos = at + 2
+    else
+      local _, spec_end = s_find(fmt, "^[-+ #%d.]*", at + 1)
+      local conv = s_sub(fmt, spec_end + 1, spec_end + 1)
+      arg = arg + 1
+      if arg <= args.n then
+        local value = args[arg]
+        if conv == "s" and IDENTITY[type(value)] then
+          args[arg] = opaque_tostring(value, 2)
+        elseif conv == "p" and s_find(s_sub(fmt, at + 1, spec_end), "^%-*%d?%d?$") then
+          pieces[#pieces + 1] = s_sub(fmt, from, spec_end)
+          pieces[#pieces + 1] = "s"
+          from = spec_end + 2
+          args[arg] = IDENTITY[type(value)] and opaque_id(value) or "(null)"
+        end
+      end
+      if conv == "" then break end
+      pos = spec_end + 2
+    end
+  end
+  pieces[#pieces + 1] = s_sub(fmt, from)
+  return c_call("format", s_format, t_concat(pieces), t_unpack(args, 1, args.n))
 end
 getmetatable("").__metatable = "the string metatable is protected in the sandbox"
 env.string = copy(string)
@@ -266,23 +369,58 @@ env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difft
 
 -- coroutine: every coroutine gets the hook registered (hooks are per thread in Lua 5.4) and
 -- tells the host while it runs, so a stop reaches the thread that is actually running.
+--
+-- The host's stop switch calls lua_sethook on each registered thread, so a registered thread
+-- must be alive: `running[d]` holds the coroutine registered at depth d (a strong reference)
+-- from before host_enter until after host_leave has returned; nothing else ever clears it.
+-- The leave is a to-be-closed guard, so it runs however the resume ends (an error packing the
+-- results, a memory error, a stop). A guard that never runs (its coroutine died with an
+-- error around a nested resume) or fails (no memory for the call) leaves its entry behind,
+-- still held, until the next leave below it or the end of the cell drops it; serial numbers
+-- keep a stale guard (run later by coroutine.close of that dead coroutine) from dropping
+-- anyone else's entry.
 env.coroutine = copy(coroutine)
 local thread_ptr = setmetatable({}, { __mode = "k" })
+local running, serial_at, running_top, last_serial = {}, {}, 0, 0
 
 local function create(f)
   local co = co_create(f)
   arm_thread(co)
-  thread_ptr[co] = s_format("%p", co)
+  thread_ptr[co] = raw_format("%p", co)
   return co
+end
+
+local LEAVE = {
+  __close = function(guard)
+    local depth = guard[1]
+    if serial_at[depth] ~= guard[2] then return end
+    host_leave(depth)
+    -- only now that the host has let go may the references go
+    for i = running_top, depth, -1 do
+      running[i], serial_at[i] = nil, nil
+    end
+    running_top = depth - 1
+  end,
+  __metatable = false,
+}
+
+-- Record `co` as the thread about to run; the guard returned must be a <close> variable.
+local function enter_thread(co, ptr)
+  local depth = running_top + 1
+  last_serial = last_serial + 1
+  local guard = setmetatable({ depth, last_serial }, LEAVE)
+  running[depth] = co
+  serial_at[depth] = last_serial
+  running_top = depth
+  return guard
 end
 
 local function resume(co, ...)
   local ptr = thread_ptr[co]
   if ptr == nil then return co_resume(co, ...) end
-  host_enter(ptr)
-  local results = t_pack(co_resume(co, ...))
-  host_leave()
-  return t_unpack(results, 1, results.n)
+  local guard <close> = enter_thread(co, ptr)
+  host_enter(ptr, guard[1])
+  return co_resume(co, ...)
 end
 
 -- close runs the coroutine's pending __close handlers on that coroutine: it must be a thread
@@ -290,11 +428,15 @@ end
 local function close(co)
   local ptr = thread_ptr[co]
   if ptr == nil then return co_close(co) end
-  host_enter(ptr)
-  local results = t_pack(pcall(co_close, co))
-  host_leave()
-  if not results[1] then error(results[2], 0) end
-  return t_unpack(results, 2, results.n)
+  local guard <close> = enter_thread(co, ptr)
+  host_enter(ptr, guard[1])
+  return co_close(co)
+end
+
+-- Between cells no thread is registered with the host (it lets go when the cell ends): drop
+-- the references that guards which never ran left behind.
+local function forget_threads()
+  running, serial_at, running_top = {}, {}, 0
 end
 
 env.coroutine.create = create
@@ -342,11 +484,16 @@ local api = { env = env, STOP = STOP, ERROR_BOX = ERROR_BOX, guarded = guarded }
 
 function api.set_budget(instructions, step)
   budget, budget_step, used = instructions, step, 0
+  forget_threads()
   arm_thread(co_running())
 end
 
-function api.instructions_used()
+-- Called after the cell, once the host has let go of every thread.
+function api.end_cell()
+  forget_threads()
   return used
 end
+
+api.tostring = safe_tostring
 
 return api

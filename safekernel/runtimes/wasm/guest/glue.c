@@ -416,16 +416,25 @@ EXPORT("sk_randomseed") void sk_randomseed(int64_t high, int64_t low) {
 
 static const char *const repl_functions[] = {"run", "complete", "inspect", "is_complete"};
 
-/* repl.<which>(argument): its results go to the out buffer, tagged (out_value). A stop
- * (sandbox.lua's STOP) and a memory error are told apart from other errors. */
-EXPORT("sk_call") int32_t sk_call(int32_t which, const char *arg, int32_t len) {
-  if (which < 0 || which > 3) return CALL_ERROR;
+/* repl.<which>(arguments...): the arguments are strings, each a u32 length + its bytes; the
+ * results go to the out buffer, tagged (out_value). A stop (sandbox.lua's STOP) and a memory
+ * error are told apart from other errors. */
+EXPORT("sk_call") int32_t sk_call(int32_t which, const char *args, int32_t len) {
+  if (which < 0 || which > 3 || len < 0) return CALL_ERROR;
   int top = lua_gettop(L);
+  if (!lua_checkstack(L, 8)) return CALL_MEMORY;
   lua_rawgeti(L, LUA_REGISTRYINDEX, repl_ref);
   lua_getfield(L, -1, repl_functions[which]);
   lua_remove(L, -2);
-  lua_pushlstring(L, arg, (size_t)len);
-  int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+  int nargs = 0;
+  for (size_t at = 0; at + 4 <= (size_t)len && nargs < 4; nargs++) {
+    uint32_t n;
+    memcpy(&n, args + at, 4);
+    if (n > (size_t)len - at - 4) break;
+    lua_pushlstring(L, args + at + 4, n);
+    at += 4 + n;
+  }
+  int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
   out_len = 0;
   if (status == LUA_ERRMEM) {
     lua_settop(L, top);
