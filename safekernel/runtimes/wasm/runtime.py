@@ -69,9 +69,16 @@ log = logging.getLogger("safekernel.wasm")
 BOOT = build.GUEST.joinpath("boot.lua").read_bytes()
 #: read at import (in the zygote): a hardened worker can open no file
 WASMTIME_VERSION = metadata.version("wasmtime")
-#: linear memory beyond the cell's Lua memory limit: the guest's data, its 4 MB C stack, its
-#: malloc's own overhead and the buffers results travel in
+#: linear memory beyond the cell's Lua memory limit: the guest's data, its 4 MB C stack and
+#: the buffers results travel in
 GUEST_HEADROOM = 32 * 1024 * 1024
+#: The guest's malloc (zig's libc: std.heap.WasmAllocator) keeps power-of-two size classes
+#: that never merge, so the linear memory behind N bytes of Lua data reached 2.05N in a
+#: memory bomb (measured); and once memory.grow is refused, a size class whose free list is
+#: empty can never be refilled (a 50 KB malloc then failed while 300 KB ones succeeded). So
+#: the linear memory may grow to this many times the Lua limit: Lua's own count (the user's
+#: limit, state kept) is what stops a cell, with room left for the heap to serve the next.
+GUEST_MEMORY_FACTOR = 3
 #: sk_call's first argument: which repl function to run
 RUN, COMPLETE, INSPECT, IS_COMPLETE = 0, 1, 2, 3
 CALL_OK, CALL_ERROR, CALL_MEMORY, CALL_STOPPED = 0, 1, 2, 3
@@ -188,7 +195,8 @@ class WasmRuntime(Runtime):
         self._delivered = False
         self._reply = b""
         self._store = wasmtime.Store(self._engine)
-        self._store.set_limits(memory_size=memory_limit + GUEST_HEADROOM)
+        self._linear_max = self._linear_limit(memory_limit)
+        self._store.set_limits(memory_size=self._linear_max)
         self._wasi = WasiHost(
             WasiConfig(
                 stdout=lambda data: self._write(b"stdout", data),
@@ -233,6 +241,10 @@ class WasmRuntime(Runtime):
         with self._buffer(caps.encode()) as (ptr, size):
             if self._fn["sk_boot"](self._store, ptr, size) != CALL_OK:
                 raise GuestLost(f"the Lua guest could not boot: {text(self._out())}")
+
+    @staticmethod
+    def _linear_limit(lua_limit: int) -> int:
+        return GUEST_MEMORY_FACTOR * lua_limit + GUEST_HEADROOM
 
     # -- moving bytes in and out ------------------------------------------------------------
     @contextmanager
@@ -301,7 +313,7 @@ class WasmRuntime(Runtime):
         self._request(reason)
 
     def walls(self) -> list[LayerStatus]:
-        limit = (self._memory_limit + GUEST_HEADROOM) // (1024 * 1024)
+        limit = self._linear_limit(self._memory_limit) // (1024 * 1024)
         return [
             LayerStatus(
                 "wasm",
@@ -433,7 +445,10 @@ class WasmRuntime(Runtime):
 
     def execute(self, code: str, limits: Limits, sink: EventSink) -> CellOutcome:
         self._sink, self._limits, self._output_bytes = sink, limits, 0
-        self._store.set_limits(memory_size=max(limits.memory, self._memory_limit) + GUEST_HEADROOM)
+        # never lowered: the memory never shrinks, and a heap with no room left to grow could
+        # not serve some sizes any more (GUEST_MEMORY_FACTOR); Lua's count caps each cell
+        self._linear_max = max(self._linear_max, self._linear_limit(limits.memory))
+        self._store.set_limits(memory_size=self._linear_max)
         self._guarded("sk_set_limit", limits.memory)
         self._guarded("sk_peak_reset")
         step = min(limits.instructions, BUDGET_STEP) if limits.instructions else 0
