@@ -26,6 +26,8 @@ DEFAULT_MEMORY = 256 * MIB
 DEFAULT_INSTRUCTIONS = 0
 #: stream output a cell may print before it is stopped
 DEFAULT_OUTPUT = 1 * MIB
+#: messages a cell may make the kernel send to the frontend (see "Floods" below)
+DEFAULT_MESSAGES = 10_000
 #: hardened spare workers kept ready
 DEFAULT_POOL_SIZE = 1
 #: seconds a replay may take in all
@@ -81,7 +83,7 @@ INTERPRETER_ADDRESS_SPACE = 768 * MIB
 
 
 class StopKind(enum.StrEnum):
-    """What stopped a cell short of its end. The first five are limits: the worker reports them
+    """What stopped a cell short of its end. The first seven are limits: the worker reports them
     (`done.stop`) and the kernel records them for a stop it enforced itself. The last two only
     the kernel sees, as a HardStop's kind: the worker died, or broke the protocol."""
 
@@ -90,6 +92,10 @@ class StopKind(enum.StrEnum):
     OUTPUT = "output"
     MEMORY = "memory"
     INSTRUCTIONS = "instructions"
+    #: the cell sent more messages than `Limits.messages` (the kernel counts them)
+    MESSAGES = "messages"
+    #: the cell's rich output passed CELL_DISPLAY_BYTES
+    DISPLAY = "display"
     CRASH = "crash"
     PROTOCOL = "protocol"
 
@@ -101,6 +107,8 @@ STOP_KINDS = (
     StopKind.OUTPUT,
     StopKind.MEMORY,
     StopKind.INSTRUCTIONS,
+    StopKind.MESSAGES,
+    StopKind.DISPLAY,
 )
 
 #: Largest rich output (one display or cell value, all its MIME types together). Below the
@@ -110,11 +118,36 @@ DISPLAY_BYTES = 8 * MIB
 CELL_DISPLAY_BYTES = 32 * MIB
 #: Deepest application/json a cell may display (frontends render it as a tree)
 JSON_DEPTH = 64
+#: Most values (numbers, strings, lists, objects, keys) one application/json output may hold:
+#: the kernel parses it into Python objects, ~60 bytes each whatever their size in the text
+JSON_VALUES = 100_000
+
+#: Floods that bytes alone do not bound: every message the kernel sends to the frontend on a
+#: cell's behalf (streams, displays, updates, clear_output, its value, the kernel's own notices)
+#: counts against the cell's `messages` limit. Display updates past UPDATE_BURST in one cell
+#: are coalesced: the latest per display id is kept and sent at most every
+#: UPDATE_INTERVAL_S (a progress bar still moves, intermediate frames are dropped), for at most
+#: PENDING_UPDATE_IDS distinct ids at once (updates for more ids are dropped).
+UPDATE_BURST = 100
+UPDATE_INTERVAL_S = 0.1
+PENDING_UPDATE_IDS = 32
+#: The kernel says once per kind why it refused an output; further refusals of that kind are
+#: only counted, and one summary line at the end of the cell gives the count.
+NOTICES_PER_KIND = 1
+#: The kernel's hard deadline is pushed back by the time the kernel itself spent checking the
+#: cell's output (a backlog it caused must not turn the worker's soft stop into a kill), by at
+#: most this fraction of the cell's timeout.
+KERNEL_LAG_ALLOWANCE = 1.0
+
+
+#: the smallest `messages` limit: room for a value, an error notice and a few outputs
+MIN_MESSAGES = 10
 
 #: The documented maxima a per-cell magic may ask for when the operator sets no ceiling of
 #: their own (the `max_*` options; see Ceilings)
 MAX_TIMEOUT_S = 600.0
 MAX_OUTPUT = 64 * MIB
+MAX_MESSAGES = 100_000
 #: Hard bounds of any limit, whatever is configured: past these a value is nonsense (and
 #: would not fit the channel's 64-bit integers)
 LARGEST_TIMEOUT_S = 24 * 3600.0
@@ -133,6 +166,8 @@ class Limits:
     instructions: int = DEFAULT_INSTRUCTIONS
     #: bytes of stream output per cell before it is cut
     output: int = DEFAULT_OUTPUT
+    #: messages the kernel may send to the frontend for the cell (every kind counts)
+    messages: int = DEFAULT_MESSAGES
 
     def validate(self) -> Limits:
         if not 0 < self.timeout <= LARGEST_TIMEOUT_S:
@@ -143,6 +178,8 @@ class Limits:
             raise ConfigError("instruction limit must be 0 (off) or a positive count")
         if not 1024 <= self.output <= LARGEST_COUNT:
             raise ConfigError("output limit must be at least 1K")
+        if not MIN_MESSAGES <= self.messages <= LARGEST_COUNT:
+            raise ConfigError(f"message limit must be at least {MIN_MESSAGES}, not {self.messages}")
         return self
 
     def with_overrides(self, **changes: Any) -> Limits:
@@ -161,6 +198,7 @@ class Limits:
             memory=int(data["memory"]),
             instructions=int(data["instructions"]),
             output=int(data["output"]),
+            messages=int(data["messages"]),
         )
 
 
@@ -204,6 +242,7 @@ class Ceilings:
     memory: int = LARGEST_COUNT
     instructions: int = 0
     output: int = MAX_OUTPUT
+    messages: int = MAX_MESSAGES
 
     @classmethod
     def around(cls, defaults: Limits, **ceilings: Any) -> Ceilings:
@@ -216,6 +255,7 @@ class Ceilings:
             memory=max(wanted.memory, defaults.memory),
             instructions=max(instructions, defaults.instructions) if instructions else 0,
             output=max(wanted.output, defaults.output),
+            messages=max(wanted.messages, defaults.messages),
         )
 
     def check(self, limits: Limits, defaults: Limits) -> None:
@@ -227,6 +267,8 @@ class Ceilings:
             raise _over("memory", f"{self.memory // MIB}M", "max_memory")
         if limits.output != defaults.output and limits.output > self.output:
             raise _over("output", _size_text(self.output), "max_output")
+        if limits.messages != defaults.messages and limits.messages > self.messages:
+            raise _over("messages", f"{self.messages:,}", "max_messages")
         if limits.instructions == defaults.instructions:
             return
         if self.instructions and limits.instructions == 0:
@@ -287,5 +329,20 @@ def limit_message(
             "OutputLimitExceeded",
             f"output limit exceeded: the cell printed more than {limits.output // 1024} KB, so "
             f"it was stopped. {kept} Put `%output 4M` on the cell's first line to allow more.",
+        )
+    if kind == "display":
+        return (
+            "OutputLimitExceeded",
+            f"output limit exceeded: the cell's rich output passed "
+            f"{CELL_DISPLAY_BYTES // MIB} MB, so it was stopped. {kept} Split the work over "
+            "several cells.",
+        )
+    if kind == "messages":
+        return (
+            "OutputLimitExceeded",
+            f"output limit exceeded: the cell sent more than {limits.messages:,} outputs "
+            f"(prints, displays, updates, clears), so it was stopped. {kept} Put `%messages "
+            f"{limits.messages * 4}` on the cell's first line to allow more, or update one display "
+            "instead of making new ones.",
         )
     return "LimitExceeded", f"the cell was stopped ({kind}). {kept}"

@@ -48,6 +48,7 @@ STRICT = Ceilings.around(
         "%timeout 100\n%isolate",
         "%sandbox\n%instructions 0",
         "%reset\n%memory 1G",
+        "%messages 1e6",  # past the documented maximum of 100 000
     ],
 )
 def test_a_magic_above_its_ceiling_is_refused(cell: str) -> None:
@@ -105,7 +106,7 @@ ODD_VALUES = ["nan", "inf", "-inf", "1e400", "1e300", "0x10", "-1", "0", "", "1,
     ("magic", "value"),
     [
         (magic, value)
-        for magic in ("timeout", "memory", "instructions", "output")
+        for magic in ("timeout", "memory", "instructions", "output", "messages")
         for value in ODD_VALUES
         # 0 instructions is the documented "no budget" (refused only under a ceiling, above)
         if (magic, value) != ("instructions", "0")
@@ -140,6 +141,8 @@ def strict_kernel() -> Iterator[Kernel]:
         "--SafeKernel.max_instructions=1000000",
         "--SafeKernel.memory_limit=64M",
         "--SafeKernel.max_memory=64M",
+        "--SafeKernel.message_limit=500",
+        "--SafeKernel.max_messages=500",
     )
     yield k
     k.shutdown()
@@ -164,6 +167,7 @@ def _refused(kernel: Kernel, cell: str) -> dict[str, Any]:
         ("%instructions 0\nwhile true do end", "max_instructions"),
         ("%instructions 1e9\nwhile true do end", "max_instructions"),
         ("%memory 1G\nx = 1", "max_memory"),
+        ("%messages 1e7\nfor i = 1, 1e8 do display.html('x') end", "max_messages"),
         ("%isolate\n%timeout 3\nwhile true do end", "max_timeout"),
         ("%timeout 1\n%timeout 60\nwhile true do end", "max_timeout"),
     ],

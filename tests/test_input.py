@@ -112,3 +112,27 @@ def test_interrupt_while_waiting_for_input_ends_the_cell(kernel: Kernel) -> None
     hook = answering(kernel, "fresh")
     after = kernel.run("return input(), kept_during_input", allow_stdin=True, stdin_hook=hook)
     assert after.result == '"fresh", 7'
+
+
+def test_a_loop_of_inputs_answered_at_once_never_drifts_the_clocks_into_a_kill(
+    kernel: Kernel,
+) -> None:
+    """Each input() pauses the worker's clock for its round trip; the kernel's deadline must
+    move by exactly as much, or hundreds of quick inputs add up past the hard-kill grace."""
+    kernel.run("kept_through_inputs = 3")
+    run = kernel.run('%timeout 1\nwhile true do pcall(input, "?") end')
+    assert run.error is not None
+    assert run.error["ename"] == "TimeLimitExceeded"
+    assert run.reply["metadata"]["state"] == "kept"
+    assert kernel.run("kept_through_inputs").result == "3"
+
+
+def test_many_answered_inputs_do_not_count_against_the_time_limit(kernel: Kernel) -> None:
+    hook = answering(kernel, *["y"] * 40, delay=0.05)
+    run = kernel.run(
+        '%timeout 1\nlocal n = 0\nfor i = 1, 40 do n = n + #input("more? ") end\nreturn n',
+        allow_stdin=True,
+        stdin_hook=hook,
+    )
+    assert run.status == "ok", run.error
+    assert run.result == "40"

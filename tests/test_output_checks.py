@@ -8,7 +8,13 @@ feed the kernel-side checks directly with what a hostile worker could send.
 from __future__ import annotations
 
 import base64
+import json
+import struct
+import sys
 import time
+import tracemalloc
+import zlib
+from typing import Any
 
 import msgpack
 import pytest
@@ -182,3 +188,82 @@ def test_channel_refuses_display_data_that_is_not_text_or_bytes() -> None:
     body = frame_body({"type": "result", "data": {"text/plain": {"nested": [1]}}})
     with pytest.raises(ProtocolError, match=r"result\.data must map MIME types"):
         decode_from_worker(body)
+
+
+# -- the checks are linear and bounded: measured in memory and in Python steps, not seconds --
+
+
+def _python_lines(check: Any, *args: Any, cap: int = 200_000) -> int:
+    """How many Python lines `check(*args)` runs (stops counting at `cap`, by raising)."""
+    count = 0
+
+    class Enough(Exception):
+        pass
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+            if count >= cap:
+                raise Enough
+        return tracer
+
+    sys.settrace(tracer)
+    try:
+        check(*args)
+    except (Enough, Refused):
+        pass
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_json_of_millions_of_tiny_values_is_refused_in_bounded_memory() -> None:
+    text = "[" + "[]," * 2_600_000 + "[]]"  # 7.8 MB: 2.6 million lists if parsed
+    tracemalloc.start()
+    try:
+        with pytest.raises(Refused, match="more than 100,000 values"):
+            OutputCheck().bundle({"application/json": text})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(text)
+
+
+def test_json_with_commas_inside_strings_is_not_counted_as_values() -> None:
+    text = json.dumps({"csv": "a," * 500_000, "n": [1, 2, 3]})
+    assert OutputCheck().bundle({"application/json": text})["application/json"]["n"] == [1, 2, 3]
+
+
+def test_an_unterminated_json_string_full_of_escaped_quotes_is_linear() -> None:
+    # each quote would start a new scan to the end of the text in a naive string matcher
+    text = "[" + ',"' + '\\"' * 400_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(Refused, match="not valid JSON"):
+            OutputCheck().bundle({"application/json": text})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * len(text)
+
+
+def test_jpeg_fill_bytes_are_skipped_in_one_step() -> None:
+    jpeg = b"\xff\xd8" + b"\xff" * (4 * 1024 * 1024) + b"\xc0\x00\x11\xff\xd9"
+    assert _python_lines(check_jpeg, jpeg) < 100
+
+
+def test_jpeg_with_millions_of_tiny_segments_is_refused_early() -> None:
+    jpeg = b"\xff\xd8" + b"\xff\xfe\x00\x02" * 1_000_000 + b"\xff\xd9"
+    with pytest.raises(Refused, match="more than 1,000 segments"):
+        check_jpeg(jpeg)
+    assert _python_lines(check_jpeg, jpeg) < 50_000
+
+
+def test_png_with_hundreds_of_thousands_of_chunks_is_refused_early() -> None:
+    empty = b"\x00\x00\x00\x00tEXt" + struct.pack(">I", zlib.crc32(b"tEXt"))
+    data = png()
+    flood = data[:33] + empty * 300_000 + data[33:]
+    with pytest.raises(Refused, match="more than 10,000 chunks"):
+        check_png(flood)
+    assert _python_lines(check_png, flood) < 200_000

@@ -4,6 +4,9 @@ Jupyter config path, as ipykernel does for its own."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import zmq
 from ipykernel.displayhook import ZMQDisplayHook
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type, Unicode
@@ -23,6 +26,23 @@ class SafeKernelApp(IPKernelApp):
         kernel refuses subshell requests (kernel/requests.py)."""
         super().init_sockets()
         self.shell_channel_thread = None
+
+    def init_iopub(self, context: Any) -> None:
+        """The IOPub socket never drops a message, so a cell's error and the final `status:
+        idle` reach a slow client however much the cell printed before them.
+
+        ZMQ's default high-water mark (1000 messages per subscriber) made the socket drop
+        messages silently once a client fell behind, and it drops the newest: the very ones
+        that end the cell, and the client hung waiting for them. The backlog is bounded by
+        each cell's budget instead (Limits.messages and the byte limits, see budget.py).
+        """
+        # the context's default option applies to the sockets made from here on: IOPub and
+        # the IOPub thread's inproc pipes (which then queue rather than block the main thread)
+        context.setsockopt(zmq.SNDHWM, 0)
+        try:
+            super().init_iopub(context)
+        finally:
+            context.sockopts.pop(zmq.SNDHWM, None)
 
     def init_io(self) -> None:
         """Leave this process's stdout and stderr as they are: they go to the kernel's log.

@@ -1,9 +1,11 @@
 """The Jupyter protocol, and nothing else: translate requests into Session calls and Session
-events into IOPub messages. User code never runs in this process.
+events into IOPub messages (iopub.py). User code never runs in this process. What the options
+build when the kernel starts (limits, ceilings, the session, pool and zygote) is in build.py.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import Any
 
@@ -14,37 +16,36 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
 from safekernel.errors import ConfigError, SafeKernelError
+from safekernel.kernel.build import build, memory_ceiling
 from safekernel.kernel.cellrun import ExecuteOutcome
 from safekernel.kernel.iopub import IOPubFrontend
 from safekernel.kernel.magics import parse_cell
-from safekernel.kernel.pool import Pool
 from safekernel.kernel.requests import RequestGate
 from safekernel.kernel.session import Session
 from safekernel.kernel.usage import format_usage
-from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import (
     DEFAULT_INSTRUCTIONS,
     DEFAULT_MAX_FRAME,
     DEFAULT_MEMORY,
+    DEFAULT_MESSAGES,
     DEFAULT_OUTPUT,
     DEFAULT_POOL_SIZE,
     DEFAULT_REPLAY_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
-    LARGEST_COUNT,
+    MAX_MESSAGES,
     MAX_OUTPUT,
     MAX_TIMEOUT_S,
-    MIB,
-    MIN_MAX_FRAME,
     NOBODY,
-    Ceilings,
-    Limits,
-    parse_size,
     size_text,
 )
 from safekernel.runtimes import registry
-from safekernel.sandbox.config import SandboxConfig
-from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.confinement import LayerStatus
 
+#: longest continuation indent passed on from a worker's is_complete
+MAX_INDENT = 80
+#: `string.format?`, `json.decode??`, `?plot.line`: help, as in IPython
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*"
+_HELP = re.compile(rf"({_DOTTED})\?\??|\?\??({_DOTTED})")
 #: a cell that is just one of these asks the frontend to exit (jupyter console does)
 EXIT_COMMANDS = frozenset({"exit", "quit", "exit()", "quit()"})
 
@@ -68,6 +69,12 @@ class SafeKernel(Kernel):
     output_limit = Unicode(
         size_text(DEFAULT_OUTPUT),
         help="Stream output a cell may print before it is stopped (per cell: %output).",
+    ).tag(config=True)
+    message_limit = Int(
+        DEFAULT_MESSAGES,
+        help="Messages a cell may send to the frontend (prints, displays, updates, clears, the "
+        "kernel's notices) before it is stopped; updates of one display past the first 100 are "
+        "coalesced instead (per cell: %messages).",
     ).tag(config=True)
     pool_size = Int(
         DEFAULT_POOL_SIZE,
@@ -130,6 +137,10 @@ class SafeKernel(Kernel):
         size_text(MAX_OUTPUT),
         help="The most %output a cell may ask for (never below output_limit).",
     ).tag(config=True)
+    max_messages = Int(
+        MAX_MESSAGES,
+        help="The most %messages a cell may ask for (never below message_limit).",
+    ).tag(config=True)
     max_instructions = Int(
         0,
         help="The largest %instructions budget a cell may ask for; when set, a cell may not turn "
@@ -147,104 +158,13 @@ class SafeKernel(Kernel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.entry = self._runtime_entry()
+        built = build(self)
+        self.entry, self.defaults, self.ceilings = built.entry, built.defaults, built.ceilings
         self.language_info = dict(self.entry.language_info)
+        self.notebook = built.session
         # every request is checked in one place before a handler sees it (requests.py)
         self.gate = RequestGate(self, self.log)
         self.gate.install()
-        try:
-            self.defaults = self._default_limits()
-        except ConfigError as exc:
-            self.log.error("safekernel: %s; using the built-in defaults", exc)
-            self.defaults = Limits()
-        self.ceilings = self._ceilings()
-        sandbox = SandboxConfig(
-            worker_uid=self.worker_uid,
-            worker_gid=self.worker_gid,
-            data_dir=self.data_dir or None,
-            address_space=self.defaults.memory + self.entry.address_space_headroom,
-            extra_syscalls=tuple(self.entry.extra_syscalls),
-        )
-        zygote = ZygoteProcess(self.entry.name, self.log, max_frame=self._max_frame())
-        pool = Pool(
-            zygote=zygote,
-            sandbox=sandbox,
-            memory=self.defaults.memory,
-            size=self._spares_wanted(),
-            require_all_layers=self.require_all_layers,
-            log=self.log,
-        )
-        self.notebook = Session(
-            pool,
-            self.defaults,
-            self.isolation,
-            self.log,
-            replay_on_reset=self.replay_on_reset,
-            replay_timeout=max(0.0, self.replay_timeout),
-        )
-
-    def _runtime_entry(self) -> registry.RuntimeEntry:
-        try:
-            return registry.get(self.runtime)
-        except ConfigError as exc:
-            self.log.error("safekernel: %s; using %s", exc, registry.DEFAULT_RUNTIME)
-            return registry.get(registry.DEFAULT_RUNTIME)
-
-    def _ceilings(self) -> Ceilings:
-        try:
-            memory = parse_size(self.max_memory) if self.max_memory else LARGEST_COUNT
-            if memory > self.memory_ceiling:
-                self.log.warning(
-                    "safekernel: max_memory is above what the workers' address space allows; "
-                    "the ceiling is %dM",
-                    self.memory_ceiling // MIB,
-                )
-            ceilings = Ceilings.around(
-                self.defaults,
-                timeout=self.max_timeout,
-                memory=memory,
-                instructions=self.max_instructions,
-                output=parse_size(self.max_output),
-            )
-        except ConfigError as exc:
-            # fail closed: a ceiling that cannot be read leaves the configured limits in force
-            self.log.error("safekernel: max_*: %s; cells may not raise their limits", exc)
-            return Ceilings.around(self.defaults, timeout=0.0, memory=0, output=0, instructions=0)
-        if self.max_timeout < self.defaults.timeout:
-            self.log.warning("safekernel: max_timeout is below timeout; timeout is the ceiling")
-        return ceilings
-
-    def _max_frame(self) -> int:
-        try:
-            size = parse_size(self.max_message_size)
-        except ConfigError as exc:
-            self.log.error(
-                "safekernel: max_message_size: %s; using %s", exc, size_text(DEFAULT_MAX_FRAME)
-            )
-            return DEFAULT_MAX_FRAME
-        if size < MIN_MAX_FRAME:
-            minimum = size_text(MIN_MAX_FRAME)
-            self.log.error(
-                "safekernel: max_message_size must be at least %s; using %s", minimum, minimum
-            )
-            return MIN_MAX_FRAME
-        return size
-
-    def _spares_wanted(self) -> int:
-        # In cell isolation the worker that runs a cell is spent by it, where the session's
-        # worker is kept: one more spare keeps as many workers ready as in session mode, so a
-        # cell does not wait for the one forked for it (measured on 2 busy cores: a trivial
-        # cell in cell isolation 6.2 ms with one spare, 5.0 ms with two).
-        extra = 1 if self.isolation == "cell" else 0
-        return max(0, self.pool_size) + extra
-
-    def _default_limits(self) -> Limits:
-        return Limits(
-            timeout=self.timeout,
-            memory=parse_size(self.memory_limit),
-            instructions=self.instruction_limit,
-            output=parse_size(self.output_limit),
-        ).validate()
 
     @property
     def _session(self) -> Session:
@@ -341,15 +261,29 @@ class SafeKernel(Kernel):
             refused = ExecuteOutcome()
             refused.fail("UsageError", str(exc), verdict="refused")
             return self._reply_error(refused, silent)
+        help_name = _help_request(body)
+        if help_name is not None and not options.commands:
+            marks = body.strip()
+            return await self._help(help_name, "??" in (marks[:2], marks[-2:]), silent)
         if code.strip() in EXIT_COMMANDS:
             # as IPython does: the console (or any frontend that honours it) exits
             reply = self._reply_ok(ExecuteOutcome())
             reply["payload"] = [{"source": "ask_exit", "keepkernel": False}]
             return reply
         frontend = IOPubFrontend(self, silent, allow_stdin)
-        for command in options.commands:
+        # each command once, however often the cell names it: its output is not the cell's
+        # (nothing counts it), so a cell of a million `%sandbox` lines must not be a flood
+        for command in dict.fromkeys(options.commands):
             self._run_command(command, frontend)
         if not body.strip():
+            if not options.commands and code.strip():
+                # `%timeout 1` alone: it would apply to this empty cell and then be gone
+                frontend.stream(
+                    "stderr",
+                    "safekernel: this cell holds only magics and no code, so nothing ran and "
+                    "they applied to nothing; a magic belongs on the first lines of the cell "
+                    "it is for (e.g. `%timeout 30` then the code, in one cell)\n",
+                )
             return self._reply_ok(ExecuteOutcome())
         try:
             outcome = await self._session.execute(body, options, frontend, self.execution_count)
@@ -367,8 +301,7 @@ class SafeKernel(Kernel):
     @property
     def memory_ceiling(self) -> int:
         """The most memory a cell may ask for: what the worker's RLIMIT_AS leaves."""
-        entry = self.entry
-        return self.defaults.memory + entry.address_space_headroom - entry.interpreter_address_space
+        return memory_ceiling(self.defaults, self.entry)
 
     def _check_memory_ceiling(self, memory: int) -> None:
         ceiling = self.memory_ceiling
@@ -474,11 +407,41 @@ class SafeKernel(Kernel):
         }
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
-        content = await self._session.request("is_complete", code=code)
+        try:
+            options, body = parse_cell(code, self.defaults, self.ceilings)
+        except ConfigError:
+            # the console runs it, and the cell's reply says what is wrong with the magic
+            return {"status": "invalid"}
+        if not body.strip() and code.strip():
+            if options.commands:
+                return {"status": "complete"}
+            # only limit magics so far: they are for the code that follows, so wait for it
+            return {"status": "incomplete", "indent": ""}
+        if _help_request(body) is not None:
+            return {"status": "complete"}
+        content = await self._session.request("is_complete", code=body)
         status = content.get("status")
         if status not in ("complete", "incomplete", "invalid"):
             return {"status": "unknown"}
-        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+        indent = content.get("indent")
+        if not isinstance(indent, str) or len(indent) > MAX_INDENT or indent.strip(" "):
+            indent = "  "
+        return {"status": status, "indent": indent if status == "incomplete" else ""}
+
+    async def _help(self, name: str, detail: bool, silent: bool) -> dict[str, Any]:
+        """`name?` / `name??` as a cell: the inspect doc, paged as IPython does."""
+        content = await self._session.request(
+            "inspect", code=name, cursor_pos=len(name), detail_level=1 if detail else 0
+        )
+        data = content.get("data")
+        text = data.get("text/plain") if isinstance(data, dict) else None
+        reply = self._reply_ok(ExecuteOutcome())
+        if content.get("found") and isinstance(text, str):
+            page = {"text/plain": text[:100_000]}
+            reply["payload"] = [{"source": "page", "data": page, "start": 0}]
+        elif not silent:
+            IOPubFrontend(self, silent, False).stream("stdout", f"Object `{name}` not found.\n")
+        return reply
 
     # -- interrupt and shutdown ------------------------------------------------------------
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
@@ -490,6 +453,14 @@ class SafeKernel(Kernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         await self._session.close()
         return {"status": "ok", "restart": restart}
+
+
+def _help_request(body: str) -> str | None:
+    """The name in a `name?` / `name??` / `?name` cell (IPython's help syntax), else None."""
+    match = _HELP.fullmatch(body.strip())
+    if match is None:
+        return None
+    return match.group(1) or match.group(2)
 
 
 def _layer_word(layer: LayerStatus) -> str:

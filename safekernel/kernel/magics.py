@@ -4,13 +4,14 @@
     %memory 512M       Lua memory for this cell
     %instructions 1e9  Lua instruction budget for this cell (0 = none)
     %output 4M         stream output this cell may print
+    %messages 40000    messages (prints, displays, updates, clears) this cell may send
+    %isolate           run this cell in a fresh worker (no variables shared)
+    %sandbox           show which sandbox layers are active
+    %reset             drop every variable: the cell runs in a fresh worker that stays
 
 A limit magic may lower a limit; it may raise one only up to the kernel's ceiling for it
 (limits.Ceilings, the `max_*` options), and `%instructions 0` is refused where instructions
 have a ceiling.
-    %isolate           run this cell in a fresh worker (no variables shared)
-    %sandbox           show which sandbox layers are active
-    %reset             drop every variable: the cell runs in a fresh worker that stays
 
 A magic line is replaced by an empty line, so error line numbers still match the cell. A line
 starting with `%` is never valid Lua, so nothing a user meant as code is taken away.
@@ -63,6 +64,7 @@ _LIMIT_MAGICS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "memory": ("memory", parse_size),
     "instructions": ("instructions", _count),
     "output": ("output", parse_size),
+    "messages": ("messages", _count),
 }
 _FLAG_MAGICS = {"isolate"}
 COMMAND_MAGICS = ("sandbox", "usage", "reset")
@@ -83,6 +85,8 @@ def parse_cell(
             continue
         if not stripped.startswith("%"):
             break
+        if not stripped[1:].strip():
+            raise ConfigError("a lone `%` is not a magic: write e.g. `%timeout 30`")
         name, *args = stripped[1:].split()
         if name in _LIMIT_MAGICS:
             if len(args) != 1:
@@ -107,4 +111,10 @@ def parse_cell(
 
 
 def _example(name: str) -> str:
-    return {"timeout": "30", "memory": "512M", "instructions": "1e9", "output": "4M"}[name]
+    return {
+        "timeout": "30",
+        "memory": "512M",
+        "instructions": "1e9",
+        "output": "4M",
+        "messages": "40000",
+    }[name]

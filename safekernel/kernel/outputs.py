@@ -6,18 +6,25 @@ data, and refused when it is too deep; PNG and JPEG bytes checked for their stru
 base64-encoded here (the worker sends raw bytes, never text the frontend would trust as
 base64); every output and every cell under a size cap. A refused output is replaced by one line
 on stderr saying why, so the user is never left wondering where it went.
+
+Every check is linear in the output's size and bounded in memory, and none costs the kernel
+much more than the worker paid to make the output: JSON text is counted (values, without their
+strings) before it is parsed, so no flood of tiny values becomes millions of Python objects;
+image checks skip fill bytes with one C-level match and cap how many chunks or segments they
+walk; slices are memoryviews, never copies.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 import zlib
 from typing import Any
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH
+from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH, JSON_VALUES
 
 TEXT_MIME = frozenset({"text/plain", "text/html", "text/markdown", "text/latex", "image/svg+xml"})
 IMAGE_MIME = frozenset({"image/png", "image/jpeg"})
@@ -27,10 +34,27 @@ ALLOWED_MIME = TEXT_MIME | IMAGE_MIME | {JSON_MIME}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: a PNG's dimensions past this are refused (browsers would allocate width x height x 4 bytes)
 MAX_IMAGE_SIDE = 20_000
+#: chunks a PNG may have: encoders write IDAT in 8-64 KB chunks, so a real 8 MB PNG has about
+#: a thousand; each costs the kernel a Python-level step, a 12-byte chunk the worker very little
+MAX_PNG_CHUNKS = 10_000
+#: segments a JPEG may have before its scan (real ones have a dozen or two)
+MAX_JPEG_SEGMENTS = 1_000
+
+#: one JSON string, escapes included; the closing quote is optional so that an unterminated
+#: string ends the match at the end of the text instead of being retried from every quote
+#: inside it (which would be quadratic). The two branches start with different characters,
+#: so the engine never backtracks.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_FILL = re.compile(rb"\xff+")
 
 
 class Refused(SafeKernelError):
-    """An output the kernel will not pass on; str() is the one line the user sees."""
+    """An output the kernel will not pass on; str() is the one line the user sees. `kind`
+    groups refusals for the cell's notices (the kernel explains each kind once)."""
+
+    def __init__(self, message: str, kind: str = "refused") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class OutputCheck:
@@ -47,20 +71,27 @@ class OutputCheck:
         if size > self.max_output:
             raise Refused(
                 f"an output of {_mb(size)} was refused: one output may be at most "
-                f"{_mb(self.max_output)}"
+                f"{_mb(self.max_output)}",
+                "too-large",
             )
         if self.used + size > self.max_cell:
             raise Refused(
                 f"an output was refused: this cell's rich output passed {_mb(self.max_cell)}; "
-                "split the work over several cells"
+                "split the work over several cells",
+                "cell-total",
             )
         bundle: dict[str, Any] = {}
         for mime, value in data.items():
             if mime not in ALLOWED_MIME:
-                raise Refused(f"an output of type {mime!r} was refused (not an allowed type)")
+                raise Refused(
+                    f"an output of type {mime[:100]!r} was refused (not an allowed type)", "type"
+                )
             if not isinstance(value, str | bytes):
-                raise Refused(f"a {mime} output was refused: it is not text or bytes")
-            bundle[mime] = _checked(mime, value)
+                raise Refused(f"a {mime} output was refused: it is not text or bytes", mime)
+            try:
+                bundle[mime] = _checked(mime, value)
+            except Refused as refused:
+                raise Refused(str(refused), mime) from None
         self.used += size
         return bundle
 
@@ -100,7 +131,9 @@ def metadata(raw: dict[str, Any], bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_json(text: str) -> Any:
-    """Parse JSON text as data; refuse NaN/Infinity, bad syntax and nesting past JSON_DEPTH."""
+    """Parse JSON text as data; refuse NaN/Infinity, bad syntax, more than JSON_VALUES values
+    and nesting past JSON_DEPTH."""
+    _check_json_size(text)
     try:
         # the C parser stops at the interpreter's recursion limit, so a flood of "[" is cheap
         value = json.loads(text, parse_constant=_no_constant)
@@ -108,16 +141,44 @@ def parse_json(text: str) -> Any:
         value, deep = None, True
     except ValueError as exc:
         raise Refused(
-            f"an application/json output was refused: it is not valid JSON ({exc})"
+            f"an application/json output was refused: it is not valid JSON ({str(exc)[:200]})"
         ) from None
     else:
         deep = _deeper_than(value, JSON_DEPTH)
     if deep:
-        raise Refused(
-            f"an application/json output was refused: it is nested deeper than {JSON_DEPTH} "
-            "levels; show a flatter summary"
-        )
+        raise _too_deep()
     return value
+
+
+def _without_strings(text: str) -> str:
+    return _JSON_STRING.sub('""', text)
+
+
+def _structural(text: str) -> int:
+    return 1 + text.count(",") + text.count(":") + text.count("[") + text.count("{")
+
+
+def _check_json_size(text: str) -> None:
+    # json.loads builds one Python object per value: 7.8 MB of "[]," is 2.6 million lists
+    # (~370 MB and seconds of the kernel's CPU), for a few Lua string operations in the worker
+    if _structural(text) <= JSON_VALUES:
+        return
+    bare = _without_strings(text)
+    if _structural(bare) <= JSON_VALUES:
+        return
+    if "[" * (JSON_DEPTH + 1) in bare or "{" * (JSON_DEPTH + 1) in bare:
+        raise _too_deep()
+    raise Refused(
+        f"an application/json output was refused: it holds more than {JSON_VALUES:,} "
+        "values; show a summary, or a table"
+    )
+
+
+def _too_deep() -> Refused:
+    return Refused(
+        f"an application/json output was refused: it is nested deeper than {JSON_DEPTH} "
+        "levels; show a flatter summary"
+    )
 
 
 def _no_constant(name: str) -> Any:
@@ -125,16 +186,17 @@ def _no_constant(name: str) -> Any:
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether parsed JSON nests lists/objects more than `limit` deep (iterative walk)."""
+    """Whether parsed JSON nests lists/objects more than `limit` deep (iterative walk; the
+    value has at most JSON_VALUES values, see _check_json_size)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
         if not isinstance(item, dict | list):
             continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
 
 
@@ -142,7 +204,8 @@ def check_png(data: bytes) -> None:
     """The PNG signature, an IHDR first, every chunk's length and CRC, and an IEND last."""
     if not data.startswith(PNG_SIGNATURE):
         raise Refused("an image/png output was refused: the bytes are not a PNG (no signature)")
-    pos, first, ended = len(PNG_SIGNATURE), True, False
+    view = memoryview(data)
+    pos, chunks, ended = len(PNG_SIGNATURE), 0, False
     while pos < len(data) and not ended:
         if pos + 12 > len(data):
             raise Refused("an image/png output was refused: the PNG is cut short")
@@ -151,11 +214,15 @@ def check_png(data: bytes) -> None:
         if end + 4 > len(data):
             raise Refused("an image/png output was refused: the PNG is cut short")
         (crc,) = struct.unpack_from(">I", data, end)
-        if zlib.crc32(data[pos + 4 : end]) != crc:
+        if zlib.crc32(view[pos + 4 : end]) != crc:
             raise Refused(f"an image/png output was refused: bad checksum in its {_name(kind)}")
-        if first:
-            _check_ihdr(kind, data[pos + 8 : end])
-            first = False
+        if chunks == 0:
+            _check_ihdr(kind, bytes(view[pos + 8 : end]))
+        chunks += 1
+        if chunks > MAX_PNG_CHUNKS:
+            raise Refused(
+                f"an image/png output was refused: it has more than {MAX_PNG_CHUNKS:,} chunks"
+            )
         ended = kind == b"IEND"
         pos = end + 4
     if not ended:
@@ -180,14 +247,21 @@ def check_jpeg(data: bytes) -> None:
         raise Refused(bad + "the bytes are not a JPEG (no SOI marker)")
     if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         raise Refused(bad + "the JPEG does not end with an EOI marker")
-    pos, frame = 2, False
+    pos, frame, segments = 2, False, 0
     while True:
         if pos + 4 > len(data) or data[pos] != 0xFF:
             raise Refused(bad + "its segments are malformed")
+        # any number of 0xFF fill bytes may precede a marker: skip the run in one C-level
+        # match (one Python step per fill byte cost the kernel ~1 s per 8 MB)
+        fill = _FILL.match(data, pos)
+        assert fill is not None  # data[pos] is 0xFF
+        pos = fill.end() - 1
+        if pos + 4 > len(data):
+            raise Refused(bad + "its segments are malformed")
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
+        segments += 1
+        if segments > MAX_JPEG_SEGMENTS:
+            raise Refused(bad + f"it has more than {MAX_JPEG_SEGMENTS:,} segments before its scan")
         (length,) = struct.unpack_from(">H", data, pos + 2)
         if length < 2 or pos + 2 + length > len(data):
             raise Refused(bad + "its segments are malformed")

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
+from safekernel.kernel.budget import CellOutput
 from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.outputs import Refused, metadata
@@ -37,14 +38,11 @@ from safekernel.limits import (
     KERNEL_REQUEST_TIMEOUT_S,
     Limits,
     StopKind,
-    limit_message,
 )
-from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.confinement import LayerStatus
 from safekernel.wire.events import Frontend
 from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
-#: a worker whose stream output runs this far past its cap is ignoring the cap: it is ended
-OUTPUT_KILL_FACTOR = 2
 #: complete / inspect / is_complete must answer within this (the worker stops itself sooner)
 REQUEST_TIMEOUT_S = KERNEL_REQUEST_TIMEOUT_S
 #: longest answer to input() passed to the worker (a paste of a whole book is cut here)
@@ -161,12 +159,12 @@ class Session:
         *,
         retried: bool = False,
     ) -> ExecuteOutcome:
-        fresh = options.isolate or self.isolation == "cell"
+        isolated = options.isolate or self.isolation == "cell"
         outcome = ExecuteOutcome()
         worker = await (
-            self.pool.claim() if fresh else self._session_worker(frontend, outcome, number)
+            self.pool.claim() if isolated else self._session_worker(frontend, outcome, number)
         )
-        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
+        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not isolated else None
         started = asyncio.get_running_loop().time()
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
@@ -177,15 +175,15 @@ class Session:
                 # session's loss is reported as for any worker lost between cells
                 self.log.warning("safekernel: the cell's worker died with its zygote; rerunning")
                 worker.kill()
-                if not fresh:
+                if not isolated:
                     self._lost_reason = "its zygote process was lost"
                 return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
-            await self._lose(worker, stop, options.limits, outcome, fresh)
-            if not fresh:
+            await self._lose(worker, stop, options.limits, outcome, isolated)
+            if not isolated:
                 self.replacements.add(number, outcome.verdict, outcome.state)
         finally:
-            if fresh:
+            if isolated:
                 worker.kill()
         if recorder is not None and outcome.status == "ok":
             self.replay_log.record(recorder.logged(number, code, options.limits))
@@ -204,11 +202,12 @@ class Session:
         self._next_id += 1
         run = CellRun(limits, self._next_id)
         self._running = (worker, run)
+        output = CellOutput(frontend, limits, self.interrupt)
         try:
             worker.send(
                 {"type": "execute", "id": run.request_id, "code": code, "limits": limits.to_wire()}
             )
-            await self._pump(worker, run, frontend, outcome)
+            await self._pump(worker, run, output, outcome)
         except TimeoutError:
             raise HardStop(run.hard_reason()) from None
         except WorkerLost as exc:
@@ -220,33 +219,37 @@ class Session:
             raise HardStop(StopKind.PROTOCOL, str(exc)) from None
         finally:
             self._running = None
+            output.finish()
 
     async def _pump(
-        self, worker: WorkerHandle, run: CellRun, frontend: Frontend, outcome: ExecuteOutcome
+        self, worker: WorkerHandle, run: CellRun, output: CellOutput, outcome: ExecuteOutcome
     ) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             message = await asyncio.wait_for(worker.recv(), run.remaining())
             kind = message["type"]
             run.emitted = run.emitted or kind not in ("error", "done")
+            if kind == "input_request":
+                await self._input(worker, run, message, output)
+                continue
+            began = loop.time()
             if kind == "stream":
-                self._stream(worker, run, message, frontend)
+                output.stream(message["name"], message["text"])
             elif kind == "display":
-                data = self._bundle(run, message["data"], frontend)
+                data = self._bundle(run, message["data"], output)
                 if data:
-                    frontend.display(
+                    output.display(
                         data,
                         metadata(message["metadata"], data),
                         message["display_id"][:200] if message["display_id"] else None,
                         message["update"],
                     )
             elif kind == "clear_output":
-                frontend.clear_output(message["wait"])
-            elif kind == "input_request":
-                await self._input(worker, run, message, frontend)
+                output.clear_output(message["wait"])
             elif kind == "result":
-                data = self._bundle(run, message["data"], frontend)
+                data = self._bundle(run, message["data"], output)
                 if data:
-                    frontend.result(data)
+                    output.result(data)
             elif kind == "error":
                 outcome.fail(
                     message["ename"][:200],
@@ -267,20 +270,7 @@ class Session:
                 return
             else:
                 raise ProtocolError(f"unexpected {kind} message during a cell")
-
-    def _stream(
-        self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
-    ) -> None:
-        text: str = message["text"]
-        room = run.limits.output - run.output_bytes
-        run.output_bytes += len(text.encode("utf-8", errors="replace"))
-        if run.output_bytes > OUTPUT_KILL_FACTOR * run.limits.output:
-            raise ProtocolError("the worker kept printing past its output limit")
-        if room > 0:
-            frontend.stream(message["name"], text[:room])
-        elif not run.output_cut:
-            run.output_cut = True
-            self.interrupt(StopKind.OUTPUT)
+            run.charge_lag(loop.time() - began)
 
     async def _input(
         self, worker: WorkerHandle, run: CellRun, message: dict[str, Any], frontend: Frontend
@@ -293,7 +283,12 @@ class Session:
         interrupted = asyncio.ensure_future(run.interrupted.wait())
         await asyncio.wait({answer, interrupted}, return_when=asyncio.FIRST_COMPLETED)
         interrupted.cancel()
-        run.deadline += loop.time() - asked
+        # the worker's clock stands still from its input_request to this reply; it moves its
+        # deadline by exactly what the kernel grants here (`paused`), never by what it measured
+        # itself, which includes both messages' trips: a loop of inputs would otherwise drift
+        # the two clocks apart until the kernel hard-killed a cell the worker would stop softly
+        paused = loop.time() - asked
+        run.pause(paused)
         if not answer.done():
             # the worker got the interrupt too: its input() fails and the cell stops
             answer.cancel()
@@ -308,19 +303,26 @@ class Session:
                     "value": None,
                     "error": "this frontend does not accept input (stdin is off); run the cell "
                     "in JupyterLab, Notebook or jupyter console, or set the value in code",
+                    "paused": paused,
                 }
             )
         else:
-            worker.send({"type": "input_reply", "value": value})
+            worker.send({"type": "input_reply", "value": value, "paused": paused})
 
     def _bundle(
-        self, run: CellRun, data: dict[str, Any], frontend: Frontend
+        self, run: CellRun, data: dict[str, Any], output: CellOutput
     ) -> dict[str, Any] | None:
-        """The checked bundle, or None with one line on stderr saying why it was refused."""
+        """The checked bundle, or None with one line on stderr saying why it was refused
+        (once per kind of refusal: the notices are the cell's output too)."""
+        if output.cut is not None:
+            output.received()
+            return None  # nothing more of this cell is published: do not spend a check on it
         try:
             return run.outputs.bundle(data)
         except Refused as refused:
-            frontend.stream("stderr", f"safekernel: {refused}\n")
+            output.notice(refused.kind, str(refused))
+            if refused.kind == "cell-total":
+                output.stop_cell(StopKind.DISPLAY)
             return None
 
     async def _lose(
@@ -329,7 +331,7 @@ class Session:
         stop: HardStop,
         limits: Limits,
         outcome: ExecuteOutcome,
-        fresh: bool,
+        isolated: bool,
     ) -> None:
         """End a worker that broke a hard limit, died or misbehaved; say so plainly."""
         worker.kill()
@@ -338,33 +340,9 @@ class Session:
         if worker is self._worker:
             self._worker = None
             outcome.state, note = await self._restore()
-        elif not fresh:
+        elif not isolated:
             outcome.state = "lost"
-        verdict = verdict_for_stop(stop.kind)
-        if stop.kind in (StopKind.TIME, StopKind.INTERRUPT, StopKind.OUTPUT):
-            outcome.fail(
-                *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
-                verdict=verdict,
-            )
-            return
-        kept = (
-            ""
-            if fresh
-            else " " + (note or "The worker was replaced, so earlier variables are gone.")
-        )
-        if stop.kind == StopKind.PROTOCOL:
-            outcome.fail(
-                "WorkerError",
-                f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
-                verdict=verdict,
-            )
-        else:
-            outcome.fail(
-                "WorkerCrashed",
-                "the sandbox worker stopped unexpectedly (a crash or a resource limit such as "
-                f"memory or CPU).{kept}",
-                verdict=verdict,
-            )
+        outcome.fail_stopped(stop, limits, isolated=isolated, state_note=note)
 
     async def _restore(self) -> tuple[str, str | None]:
         """The session's worker is gone: replay its log into a new one, if replay is on.
@@ -415,11 +393,17 @@ class Session:
             loop.call_later(INTERRUPT_GRACE_S, self._end_unresponsive, worker, run)
         run.interrupted.set()
         with contextlib.suppress(WorkerLost):
-            worker.send({"type": "interrupt"})
+            worker.send({"type": "interrupt", "reason": reason})
 
     def _end_unresponsive(self, worker: WorkerHandle, run: CellRun) -> None:
         """Still running after an interrupt: stuck in C, so only killing the worker stops it."""
         if self._running is not None and self._running[1] is run:
+            loop = asyncio.get_running_loop()
+            if run.interrupt_deadline is not None and run.interrupt_deadline > loop.time():
+                # the grace was moved for the kernel's own lag (CellRun.charge_lag)
+                delay = run.interrupt_deadline - loop.time()
+                loop.call_later(delay, self._end_unresponsive, worker, run)
+                return
             run.stopped_by = run.stop_reason
             worker.kill()  # the cell's pump sees the channel close at once
 

@@ -42,6 +42,8 @@ _BY_STOP = {
     StopKind.TIME: "time-limit",
     StopKind.INTERRUPT: "interrupted",
     StopKind.OUTPUT: "output-limit",
+    StopKind.MESSAGES: "output-limit",
+    StopKind.DISPLAY: "output-limit",
     StopKind.MEMORY: "memory-limit",
     StopKind.INSTRUCTIONS: "instruction-limit",
 }

@@ -49,6 +49,12 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)*[.:]?"
 #: Editor requests look at most this many characters of a name around the cursor: a longer
 #: one is completed or inspected as nothing (a Tab after a megabyte of text must stay cheap).
 MAX_EDITOR_NAME = 512
+#: inspect looks this far back for the call whose parentheses hold the cursor
+MAX_CALL_SCAN = 4096
+#: is_complete indents continuation lines by block depth, at most this deep; the depth is
+#: counted (in Python, where no stop reaches) only for input up to MAX_INDENT_SCAN characters
+MAX_INDENT_DEPTH = 20
+MAX_INDENT_SCAN = 64 * 1024
 #: is_complete parses the whole input (in C, where no stop reaches): longer input is "unknown"
 MAX_IS_COMPLETE_CHARS = 1024 * 1024
 _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -70,6 +76,71 @@ def name_at(code: str, cursor_pos: int) -> str:
                 return ""
             return match.group().rstrip(".:")
     return ""
+
+
+def call_name(code: str, cursor_pos: int) -> str:
+    """The function whose call's parentheses hold the cursor: `string.format(` or
+    `plot.line({1, 2}, ` give its name (where Jupyter users press Shift+Tab). Scans back at
+    most MAX_CALL_SCAN characters; brackets inside strings may mislead it (it only helps)."""
+    depth = 0
+    low = max(0, cursor_pos - MAX_CALL_SCAN)
+    for index in range(cursor_pos - 1, low - 1, -1):
+        char = code[index]
+        if char == ")":
+            depth += 1
+        elif char == "(":
+            if depth == 0:
+                end = index
+                while end > low and code[end - 1] in " \t":
+                    end -= 1
+                return name_at(code, end) if end > 0 and code[end - 1] in _NAME_CHARS else ""
+            depth -= 1
+    return ""
+
+
+#: words and brackets that open (+1) or close (-1) a block, for is_complete's indent
+_BLOCK_WORDS = {"function": 1, "do": 1, "then": 1, "repeat": 1, "end": -1, "until": -1}
+_BLOCK_WORDS["elseif"] = -1  # its `then` opens again
+_BRACKETS = {"(": 1, "{": 1, "[": 1, ")": -1, "}": -1, "]": -1}
+_LUA_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|--|\[=*\[|[\"'(){}\[\]]")
+_LONG_OPEN = re.compile(r"\[(=*)\[")
+
+
+def block_depth(code: str) -> int:
+    """How many blocks and brackets are open at the end of `code` (strings and comments
+    skipped). Linear: each string or comment is jumped over with one find."""
+    depth, pos = 0, 0
+    while (token := _LUA_TOKEN.search(code, pos)) is not None:
+        text, pos = token.group(), token.end()
+        if text == "--":
+            long = _LONG_OPEN.match(code, pos)
+            if long is not None:
+                close = code.find("]" + long.group(1) + "]", long.end())
+                pos = len(code) if close < 0 else close + len(long.group())
+            else:
+                newline = code.find("\n", pos)
+                pos = len(code) if newline < 0 else newline + 1
+        elif text[0] == "[" and len(text) > 1:
+            close = code.find("]" + text[1:-1] + "]", pos)
+            pos = len(code) if close < 0 else close + len(text)
+        elif text in ('"', "'"):
+            pos = _string_end(code, pos, text)
+        else:
+            depth += _BLOCK_WORDS.get(text, 0) + _BRACKETS.get(text, 0)
+    return depth
+
+
+def _string_end(code: str, pos: int, quote: str) -> int:
+    """Where a short string that started before `pos` ends (past its closing quote)."""
+    while pos < len(code):
+        char = code[pos]
+        if char == "\\":
+            pos += 2
+        elif char in (quote, "\n"):
+            return pos + 1
+        else:
+            pos += 1
+    return pos
 
 
 def name_before(code: str, cursor_pos: int) -> tuple[str, str, str] | None:

@@ -17,6 +17,12 @@ from safekernel.wire.channel import (
     encode,
 )
 
+#: how far the kernel reads ahead of the message it is handling (asyncio stops reading at twice
+#: this). It is also how far a flooding worker can be ahead of the kernel when the kernel stops
+#: its cell: 1 MB held ~80,000 tiny messages, more than the kernel drained in the interrupt's
+#: grace, so a soft stop became a kill. A larger frame is still read whole (readexactly).
+READ_AHEAD = 64 * 1024
+
 
 class AsyncChannel:
     """The kernel's end of one worker channel, on the kernel's asyncio loop."""
@@ -31,7 +37,7 @@ class AsyncChannel:
     @classmethod
     async def open(cls, sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME) -> AsyncChannel:
         sock.setblocking(False)
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2**20)
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=READ_AHEAD)
         return cls(reader, writer, max_frame)
 
     def send(self, message: Message) -> None:

@@ -39,8 +39,10 @@ KERNEL_TO_WORKER: Mapping[str, Schema] = {
     "complete": {"id": _INT, "code": _STR, "cursor_pos": _INT},
     "inspect": {"id": _INT, "code": _STR, "cursor_pos": _INT, "detail_level": _INT},
     "is_complete": {"id": _INT, "code": _STR},
-    "input_reply": {"value": (str, _NONE), "error": _STR},
-    "interrupt": {},
+    # paused: the seconds the kernel's clock stood still for this input (the worker's moves by
+    # exactly as much); reason: which limit the kernel stopped the cell for (a StopKind)
+    "input_reply": {"value": (str, _NONE), "error": _STR, "paused": (float,)},
+    "interrupt": {"reason": _STR},
     "shutdown": {},
 }
 WORKER_TO_KERNEL: Mapping[str, Schema] = {
@@ -64,7 +66,7 @@ ZYGOTE_TO_KERNEL: Mapping[str, Schema] = {
     "spawned": {"pid": _INT},
 }
 #: (message type, field) pairs that may be absent
-OPTIONAL = frozenset({("input_reply", "error")})
+OPTIONAL = frozenset({("input_reply", "error"), ("input_reply", "paused"), ("interrupt", "reason")})
 
 _STREAM_NAMES = frozenset({"stdout", "stderr"})
 _DONE_STATUSES = frozenset({"ok", "error", "aborted"})

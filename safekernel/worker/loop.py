@@ -30,6 +30,10 @@ MAX_BATCH = 64 * 1024
 #: complete / inspect / is_complete get this long before the watchdog stops them (the kernel
 #: waits longer: limits.KERNEL_REQUEST_TIMEOUT_S)
 REQUEST_TIMEOUT_S = WORKER_REQUEST_TIMEOUT_S
+#: why the kernel may stop a cell (its `interrupt` message says which; the error names it)
+KERNEL_STOP_REASONS = frozenset(
+    {StopKind.INTERRUPT, StopKind.OUTPUT, StopKind.MESSAGES, StopKind.DISPLAY}
+)
 #: exit status of a worker whose sandbox layer FAILED (it said `refused`, never `ready`)
 EXIT_LAYER_FAILED = 72
 #: completions sent back at most (the kernel shows as many; a table with a million keys must
@@ -85,6 +89,7 @@ class Watchdog:
         self._outbox = outbox
         self._cond = threading.Condition()
         self._deadline: float | None = None
+        self._paused_at = 0.0
 
     def start(self, seconds: float) -> None:
         with self._cond:
@@ -94,14 +99,17 @@ class Watchdog:
     def pause(self) -> float | None:
         """Stop the clock (while the user types an input); returns the time that was left."""
         with self._cond:
-            left = None if self._deadline is None else self._deadline - time.monotonic()
+            self._paused_at = time.monotonic()
+            left = None if self._deadline is None else self._deadline - self._paused_at
             self._deadline = None
             return left
 
-    def resume(self, left: float | None) -> None:
+    def resume(self, left: float | None, granted: float) -> None:
+        """Restart the clock, `granted` seconds later than where it stood: the pause the kernel
+        counted (its own deadline moves by exactly that), so the two clocks never drift."""
         with self._cond:
             if left is not None:
-                self._deadline = time.monotonic() + left
+                self._deadline = self._paused_at + left + granted
                 self._cond.notify()
 
     def stop(self) -> None:
@@ -151,11 +159,13 @@ class Sink(EventSink):
     def input(self, prompt: str, password: bool) -> str:
         # waiting for the user's input does not count against the cell's time
         left = self._watchdog.pause()
+        reply: Message = {}
         try:
             self._outbox.send({"type": "input_request", "prompt": prompt, "password": password})
             reply = self._inbox.get()
         finally:
-            self._watchdog.resume(left)
+            granted = reply.get("paused")
+            self._watchdog.resume(left, granted if isinstance(granted, float) else 0.0)
         if reply.get("type") != "input_reply":
             raise SafeKernelError("input was interrupted")
         value = reply.get("value")
@@ -184,7 +194,10 @@ class Worker:
             while True:
                 message = self.channel.recv()
                 if message["type"] == "interrupt":
-                    self.runtime.interrupt(StopKind.INTERRUPT)
+                    reason = message.get("reason")
+                    self.runtime.interrupt(
+                        StopKind(reason) if reason in KERNEL_STOP_REASONS else StopKind.INTERRUPT
+                    )
                 self.inbox.put(message)
         except Exception:
             # the kernel is gone (or spoke nonsense): nobody is left to serve
@@ -303,6 +316,8 @@ def run_worker(
                 runtime: Runtime = template
             else:
                 runtime = create_runtime(runtime_name, memory, config.data_dir)
+                # a runtime built here starts its own threads (if any) now, as a template does
+                runtime.after_fork(seed)
             worker = Worker(runtime, channel)
             worker.start_threads()
             holder.append(worker)

@@ -24,11 +24,15 @@ from safekernel.runtimes.luaside import (
     BUDGET_STEP,
     CAPS,
     LUA_VERSION,
+    MAX_INDENT_DEPTH,
+    MAX_INDENT_SCAN,
     MAX_IS_COMPLETE_CHARS,
     MODULES,
     NO_MATCHES,
     SOURCES,
+    block_depth,
     bundle,
+    call_name,
     interpret,
     is_memory_error,
     name_at,
@@ -37,7 +41,8 @@ from safekernel.runtimes.luaside import (
 )
 
 _SOURCES, _MODULES, _text, _bundle = SOURCES, MODULES, text, bundle
-_name_at, _name_before, _NO_MATCHES = name_at, name_before, NO_MATCHES
+_name_at, _name_before, _call_name, _NO_MATCHES = name_at, name_before, call_name, NO_MATCHES
+_block_depth = block_depth
 
 
 def _deny_attributes(obj: object, name: object, is_setting: bool) -> object:
@@ -242,14 +247,19 @@ class LuaRuntime(Runtime):
         return {**empty, "matches": names, "cursor_start": cursor_pos - len(name[2])}
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
-        name = _name_at(code, max(0, min(cursor_pos, len(code))))
+        cursor_pos = max(0, min(cursor_pos, len(code)))
         text = None
-        if name:
+        # the name under the cursor, else the function whose call the cursor is in
+        for name in dict.fromkeys((_name_at(code, cursor_pos), _call_name(code, cursor_pos))):
+            if not name:
+                continue
             try:
                 with self._switch.armed(0):
                     text = self._repl.inspect(name.encode())
             except lua54.LuaError:
                 text = None
+            if text is not None:
+                break
         if text is None:
             return {"status": "ok", "found": False, "data": {}, "metadata": {}}
         return {"status": "ok", "found": True, "data": {"text/plain": _text(text)}, "metadata": {}}
@@ -262,7 +272,11 @@ class LuaRuntime(Runtime):
                 status = _text(self._repl.is_complete(code.encode("utf-8", errors="replace")))
         except lua54.LuaError:
             return {"status": "unknown"}
-        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+        if status != "incomplete":
+            return {"status": status, "indent": ""}
+        counted = _block_depth(code) if len(code) <= MAX_INDENT_SCAN else 1
+        depth = min(MAX_INDENT_DEPTH, max(0, counted))
+        return {"status": status, "indent": "  " * depth}
 
     @staticmethod
     def banner() -> str:

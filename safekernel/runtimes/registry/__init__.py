@@ -54,9 +54,6 @@ class RuntimeEntry:
     interpreter_address_space: int = INTERPRETER_ADDRESS_SPACE
     #: a function in `module` the zygote calls once, before any fork (None: importing is enough)
     prewarm_hook: str | None = None
-    #: a function in `module` the installer calls once per machine, e.g. to build and compile
-    #: a guest (None: nothing to prepare); a zygote that finds it undone does it at its start
-    prepare_hook: str | None = None
     #: not offered by `install` nor listed in messages (the test runtime)
     hidden: bool = False
 
@@ -69,11 +66,6 @@ class RuntimeEntry:
         module = importlib.import_module(self.module)
         if self.prewarm_hook is not None:
             getattr(module, self.prewarm_hook)()
-
-    def prepare(self) -> None:
-        """The runtime's once-per-machine step (the installer runs it, never the kernel)."""
-        if self.prepare_hook is not None:
-            getattr(importlib.import_module(self.module), self.prepare_hook)()
 
     def create(self, memory_limit: int, data_dir: str | None = None) -> Runtime:
         """A fresh runtime state (worker side: the zygote's template, or a worker's own)."""

@@ -29,5 +29,4 @@ ENTRY = RuntimeEntry(
     address_space_headroom=ADDRESS_SPACE_HEADROOM + WASM_RESERVATION,
     interpreter_address_space=INTERPRETER_ADDRESS_SPACE + WASM_RESERVATION,
     prewarm_hook="prewarm",
-    prepare_hook="prepare",
 )

@@ -7,10 +7,11 @@ the compiler is PyPI's `ziglang`, a declared dependency):
 2. wasmtime compiles that module to native code, `lua-<digest>-<engine>.cwasm`, which each
    zygote deserializes in well under a millisecond instead of compiling it (~0.5 s serial).
 
-`python -m safekernel install --runtime wasm` runs both; a zygote that finds no cache runs them
-at its first start. The digest covers the sources, the build flags and the engine settings, so a
-changed source or wasmtime version makes a new file rather than reusing a stale one. The cache
-lives in the user's cache directory (never the package's, which may be read-only). Deserializing
+`python -m safekernel install --runtime wasm` runs both (the runtime's prewarm hook); a zygote
+that finds no cache runs them at its first start. The digest covers the sources, the build
+flags and the engine settings, so a changed source or wasmtime version makes a new file rather
+than reusing a stale one. The cache lives in the user's cache directory (never the package's,
+which may be read-only). Deserializing
 trusts the file as native code, so each .cwasm has a SHA-256 beside it, checked before use: a
 corrupt or truncated file is rebuilt, never loaded.
 """
@@ -179,10 +180,3 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def prepare() -> None:
-    """Build and compile the guest now (the installer's step), reporting where it went."""
-    engine = wasmtime.Engine(engine_config())
-    compiled_module(engine)
-    print(f"WebAssembly guest ready in {cache_dir()}")

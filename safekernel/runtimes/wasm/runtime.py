@@ -50,10 +50,14 @@ from safekernel.runtimes.luaside import (
     BUDGET_STEP,
     CAPS,
     LUA_VERSION,
+    MAX_INDENT_DEPTH,
+    MAX_INDENT_SCAN,
     MAX_IS_COMPLETE_CHARS,
     NO_MATCHES,
     SOURCES,
+    block_depth,
     bundle,
+    call_name,
     interpret,
     is_memory_error,
     name_at,
@@ -124,11 +128,8 @@ def load() -> tuple[wasmtime.Engine, wasmtime.Module]:
 
 
 def prewarm() -> None:
+    """The zygote's prewarm, and the installer's once-per-machine step (build and compile)."""
     load()
-
-
-def prepare() -> None:
-    build.prepare()
 
 
 class GuestLost(SafeKernelError):
@@ -495,18 +496,27 @@ class WasmRuntime(Runtime):
         return {**empty, "matches": names, "cursor_start": cursor_pos - len(name[2])}
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
-        name = name_at(code, max(0, min(cursor_pos, len(code))))
-        values = self._editor_call(INSPECT, name) if name else None
-        if not values or values[0] is None:
-            return {"status": "ok", "found": False, "data": {}, "metadata": {}}
-        found = text(values[0])
-        return {"status": "ok", "found": True, "data": {"text/plain": found}, "metadata": {}}
+        cursor_pos = max(0, min(cursor_pos, len(code)))
+        # the name under the cursor, else the function whose call the cursor is in
+        for name in dict.fromkeys((name_at(code, cursor_pos), call_name(code, cursor_pos))):
+            values = self._editor_call(INSPECT, name) if name else None
+            if values and values[0] is not None:
+                found = text(values[0])
+                return {
+                    "status": "ok",
+                    "found": True,
+                    "data": {"text/plain": found},
+                    "metadata": {},
+                }
+        return {"status": "ok", "found": False, "data": {}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
-        values = (
-            self._editor_call(IS_COMPLETE, code) if len(code) <= MAX_IS_COMPLETE_CHARS else None
-        )
+        too_long = len(code) > MAX_IS_COMPLETE_CHARS
+        values = None if too_long else self._editor_call(IS_COMPLETE, code)
         if not values:
             return {"status": "unknown"}
         status = text(values[0])
-        return {"status": status, "indent": "  " if status == "incomplete" else ""}
+        if status != "incomplete":
+            return {"status": status, "indent": ""}
+        counted = block_depth(code) if len(code) <= MAX_INDENT_SCAN else 1
+        return {"status": status, "indent": "  " * min(MAX_INDENT_DEPTH, max(0, counted))}

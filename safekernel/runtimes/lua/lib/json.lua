@@ -93,18 +93,7 @@ local function limit_option(opts, key, default, hard_max)
 end
 
 local function check_options(name, opts)
-  if opts == nil then
-    return {}
-  end
-  if type(opts) ~= "table" then
-    fail("opts must be a table, got " .. type(opts))
-  end
-  for k in next, opts do
-    if not OPTIONS[name][k] then
-      fail(format("unknown option %q", tostring(k)))
-    end
-  end
-  return opts
+  return errors.options(opts, OPTIONS[name])
 end
 
 local function indent_unit(indent)

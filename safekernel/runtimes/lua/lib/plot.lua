@@ -232,18 +232,21 @@ local function check_figure_option(key, v)
   return v
 end
 
-local function check_options(opts, allowed)
-  if opts == nil then
-    return {}
-  elseif type(opts) ~= "table" then
-    fail("opts must be a table, got " .. a_type(opts))
+-- the options a call takes: the figure's, and its series' own
+local ALLOWED = {}
+for _, kind in next, { "figure", "line", "scatter", "bar", "hist" } do
+  local allowed = {}
+  for key in next, FIGURE_OPTIONS do
+    allowed[key] = true
   end
-  for k in next, opts do
-    if not FIGURE_OPTIONS[k] and not (allowed and allowed[k]) then
-      fail(format("unknown option %q", tostring(k)))
-    end
+  for key in next, SERIES_OPTIONS[kind] or {} do
+    allowed[key] = true
   end
-  return opts
+  ALLOWED[kind] = allowed
+end
+
+local function check_options(opts, kind)
+  return errors.options(opts, ALLOWED[kind], a_type)
 end
 
 local function set_figure_options(fig, opts)
@@ -355,7 +358,7 @@ end
 local function add_xy(fig, kind, a, b, c)
   local st = figure_state(fig, kind)
   local xs, ys, opts = split_args(a, b, c)
-  opts = check_options(opts, SERIES_OPTIONS[kind])
+  opts = check_options(opts, kind)
   set_figure_options(fig, opts)
   local ylists = series_lists(ys, "ys", MAX_POINTS)
   local xlists = {}
@@ -393,7 +396,7 @@ end
 local function add_bar(fig, a, b, c)
   local st = figure_state(fig, "bar")
   local labels, values, opts = split_args(a, b, c)
-  opts = check_options(opts, SERIES_OPTIONS.bar)
+  opts = check_options(opts, "bar")
   set_figure_options(fig, opts)
   local lists = series_lists(values, "values", MAX_POINTS)
   local n = #lists[1]
@@ -506,7 +509,7 @@ end
 
 local function add_hist(fig, values, opts)
   local st = figure_state(fig, "hist")
-  opts = check_options(opts, SERIES_OPTIONS.hist)
+  opts = check_options(opts, "hist")
   set_figure_options(fig, opts)
   local lists = series_lists(values, "values", MAX_HIST_VALUES)
   local edges = bin_edges(lists, opts.bins)
@@ -1173,7 +1176,7 @@ FigureMT.__tostring = summary
 local function new_figure(opts)
   local fig = setmetatable({}, FigureMT)
   state[fig] = { series = {}, points = 0 }
-  set_figure_options(fig, check_options(opts))
+  set_figure_options(fig, check_options(opts, "figure"))
   return fig
 end
 
