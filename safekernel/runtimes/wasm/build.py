@@ -11,9 +11,8 @@ the compiler is PyPI's `ziglang`, a declared dependency):
 that finds no cache runs them at its first start. The digest covers the sources, the build
 flags and the engine settings, so a changed source or wasmtime version makes a new file rather
 than reusing a stale one. The cache lives in the user's cache directory (never the package's,
-which may be read-only). Deserializing
-trusts the file as native code, so each .cwasm has a SHA-256 beside it, checked before use: a
-corrupt or truncated file is rebuilt, never loaded.
+which may be read-only). Deserializing trusts the file as native code, so each .cwasm has a
+SHA-256 beside it, checked before use: a corrupt or truncated file is rebuilt, never loaded.
 """
 
 from __future__ import annotations
