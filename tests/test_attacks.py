@@ -41,7 +41,6 @@ from tests.conftest import CellRun, Kernel, start_kernel, wait_gone
 
 ATTACKS = Path(__file__).parent / "attacks"
 SENTINEL_VALUE = "1234"
-_HEADER = re.compile(r"^-- ([a-z]+): (.+)$")
 _ERROR = re.compile(r"^error (\w+) /(.*)/$")
 _REGEX = re.compile(r"^/(.*)/$")
 _NEXT = re.compile(r"^(.+?) => (.+)$")
@@ -81,17 +80,20 @@ def _set_expect(attack: Attack, value: str) -> None:
         raise HeaderError(f"bad expect {value!r}: use `value X`, `ok` or `error Name /re/`")
 
 
-def parse_attack(name: str, text: str) -> Attack:
-    """Parse one attack file; anything off the format raises HeaderError."""
+def parse_attack(name: str, text: str, comment: str = "--") -> Attack:
+    """Parse one attack file; anything off the format raises HeaderError. `comment` is the
+    language's line comment (`--` in Lua, `#` in Python), which starts each header line."""
     attack = Attack(name=name, code=text)
+    header = re.compile(rf"^{re.escape(comment)} ([a-z]+): (.+)$")
+    lead = comment + " "
     lines = text.splitlines()
-    end = next((i for i, line in enumerate(lines) if not line.startswith("-- ")), len(lines))
-    if any(_HEADER.match(line) and line[3:].split(":")[0] in _KEYS for line in lines[end:]):
+    end = next((i for i, line in enumerate(lines) if not line.startswith(lead)), len(lines))
+    if any(header.match(line) and line[len(lead) :].split(":")[0] in _KEYS for line in lines[end:]):
         raise HeaderError("header lines must all come first, before any code")
     for line in lines[:end]:
-        match = _HEADER.match(line)
+        match = header.match(line)
         if match is None:
-            raise HeaderError(f"header line {line!r} is not `-- key: value`")
+            raise HeaderError(f"header line {line!r} is not `{comment} key: value`")
         key, value = match[1], match[2].strip()
         if key == "attack":
             attack.description = value
@@ -222,7 +224,9 @@ def _alive(process: psutil.Process) -> bool:
 # --- the checks ----------------------------------------------------------------------------
 
 
-def check_outcome(attack: Attack, run: CellRun) -> None:
+def check_outcome(attack: Attack, run: CellRun, *, python_cells: bool = False) -> None:
+    """`python_cells`: the cells are Python, whose own tracebacks are shown (the cell's frames
+    only); otherwise no Python traceback may appear at all."""
     if attack.kind == "value":
         assert run.status == "ok", _short(run.error)
         assert run.result == attack.value
@@ -234,8 +238,15 @@ def check_outcome(attack: Attack, run: CellRun) -> None:
         evalue = run.error["evalue"]
         assert run.error["ename"] == attack.ename, (run.error["ename"], evalue[:300])
         assert re.search(attack.pattern, evalue), evalue[:300]
-        # one line a user can read, never a Python traceback from our code
-        assert "Traceback (most recent call last)" not in "\n".join(run.error["traceback"])
+        traceback = "\n".join(run.error["traceback"])
+        if python_cells:
+            # the cell's own frames only: never a frame of the driver, the host or safekernel
+            frames = re.findall(r'File "([^"]*)"', traceback)
+            assert all(name.startswith("<cell-") for name in frames), traceback[:1000]
+            assert not re.search(r"safekernel/\S+\.py", traceback), traceback[:1000]
+        else:
+            # one line a user can read, never a Python traceback from our code
+            assert "Traceback (most recent call last)" not in traceback
     if attack.stdout is not None:
         assert re.search(attack.stdout, run.stdout), run.stdout[:500]
 

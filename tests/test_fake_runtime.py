@@ -20,7 +20,7 @@ from safekernel.kernel.pool import Pool
 from safekernel.kernel.session import Session
 from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import Limits
-from safekernel.sandbox.config import SandboxConfig
+from safekernel.wire.confinement import SandboxConfig
 from tests.conftest import Kernel, start_kernel, wait_gone, zygotes
 
 LOG = logging.getLogger("test-fake-runtime")

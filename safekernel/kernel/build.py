@@ -24,7 +24,7 @@ from safekernel.limits import (
     size_text,
 )
 from safekernel.runtimes import registry
-from safekernel.sandbox.config import SandboxConfig
+from safekernel.wire.confinement import SandboxConfig
 
 if TYPE_CHECKING:
     from safekernel.kernel.kernel import SafeKernel

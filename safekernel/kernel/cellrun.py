@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 from safekernel.errors import SafeKernelError
 from safekernel.kernel.outputs import OutputCheck
-from safekernel.limits import HARD_KILL_GRACE_S, KERNEL_LAG_ALLOWANCE, Limits, StopKind
+from safekernel.kernel.verdict import verdict_for_stop
+from safekernel.limits import (
+    HARD_KILL_GRACE_S,
+    KERNEL_LAG_ALLOWANCE,
+    Limits,
+    StopKind,
+    limit_message,
+)
 from safekernel.wire.events import CellError, CellOutcome
 
 #: the stop kinds whose error is a limit's message (limits.limit_message)
@@ -46,6 +53,38 @@ class ExecuteOutcome(CellOutcome):
         lines = traceback if traceback is not None else [f"{ename}: {evalue}"]
         self.error, self.verdict = CellError(ename, evalue, lines), verdict
 
+    def fail_stopped(
+        self, stop: HardStop, limits: Limits, *, isolated: bool, state_note: str | None
+    ) -> None:
+        """Fail with plain words for a cell that ended its worker. `isolated`: the cell ran in
+        a worker of its own (no session state was at stake); `state_note` replaces the
+        sentence about the session's variables (e.g. after a replay)."""
+        verdict = verdict_for_stop(stop.kind)
+        if stop.kind in LIMIT_STOPS:
+            ename, evalue = limit_message(
+                stop.kind, limits, state_kept=isolated, state_note=state_note
+            )
+            self.fail(ename, evalue, verdict=verdict)
+            return
+        kept = (
+            ""
+            if isolated
+            else " " + (state_note or "The worker was replaced, so earlier variables are gone.")
+        )
+        if stop.kind == StopKind.PROTOCOL:
+            self.fail(
+                "WorkerError",
+                f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
+                verdict=verdict,
+            )
+        else:
+            self.fail(
+                "WorkerCrashed",
+                "the sandbox worker stopped unexpectedly (a crash or a resource limit such as "
+                f"memory or CPU).{kept}",
+                verdict=verdict,
+            )
+
 
 class CellRun:
     """The kernel's view of one running cell: deadlines and output accounting."""
@@ -80,6 +119,10 @@ class CellRun:
         extra = min(seconds, max(0.0, allowance))
         self.lag += extra
         self.deadline += extra
+        if self.interrupt_deadline is not None:
+            # the same holds for an interrupt's grace: what the worker sent before the stop
+            # reached it is still being read
+            self.interrupt_deadline += extra
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()

@@ -39,7 +39,7 @@ from safekernel.limits import (
     size_text,
 )
 from safekernel.runtimes import registry
-from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.confinement import LayerStatus
 
 #: longest continuation indent passed on from a worker's is_complete
 MAX_INDENT = 80

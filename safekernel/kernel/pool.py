@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from safekernel.errors import ProtocolError, SandboxError, WorkerLost
 from safekernel.kernel.zygote import ZygoteProcess
 from safekernel.limits import READY_TIMEOUT_S, REFILL_DELAY_S
-from safekernel.sandbox.config import SandboxConfig
-from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.wire.asyncchannel import AsyncChannel
 from safekernel.wire.channel import Message
+from safekernel.wire.confinement import LayerState, LayerStatus, SandboxConfig
 from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
 #: zygotes in a row that died before any worker of theirs became ready: then the pool stops

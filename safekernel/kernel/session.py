@@ -18,7 +18,7 @@ from typing import Any
 
 from safekernel.errors import ProtocolError, SafeKernelError, WorkerLost
 from safekernel.kernel.budget import CellOutput
-from safekernel.kernel.cellrun import LIMIT_STOPS, CellRun, ExecuteOutcome, HardStop
+from safekernel.kernel.cellrun import CellRun, ExecuteOutcome, HardStop
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.outputs import Refused, metadata
 from safekernel.kernel.pool import Pool, WorkerHandle
@@ -38,9 +38,8 @@ from safekernel.limits import (
     KERNEL_REQUEST_TIMEOUT_S,
     Limits,
     StopKind,
-    limit_message,
 )
-from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.confinement import LayerStatus
 from safekernel.wire.events import Frontend
 from safekernel.wire.messages import KERNEL_TO_WORKER, validate
 
@@ -160,12 +159,12 @@ class Session:
         *,
         retried: bool = False,
     ) -> ExecuteOutcome:
-        fresh = options.isolate or self.isolation == "cell"
+        isolated = options.isolate or self.isolation == "cell"
         outcome = ExecuteOutcome()
         worker = await (
-            self.pool.claim() if fresh else self._session_worker(frontend, outcome, number)
+            self.pool.claim() if isolated else self._session_worker(frontend, outcome, number)
         )
-        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not fresh else None
+        recorder = RecordingFrontend(frontend) if self.replay_on_reset and not isolated else None
         started = asyncio.get_running_loop().time()
         try:
             await self._run_on(worker, code, options.limits, recorder or frontend, outcome)
@@ -176,15 +175,15 @@ class Session:
                 # session's loss is reported as for any worker lost between cells
                 self.log.warning("safekernel: the cell's worker died with its zygote; rerunning")
                 worker.kill()
-                if not fresh:
+                if not isolated:
                     self._lost_reason = "its zygote process was lost"
                 return await self._execute(code, options, frontend, number, retried=True)
             outcome.usage = {"wall_s": asyncio.get_running_loop().time() - started}
-            await self._lose(worker, stop, options.limits, outcome, fresh)
-            if not fresh:
+            await self._lose(worker, stop, options.limits, outcome, isolated)
+            if not isolated:
                 self.replacements.add(number, outcome.verdict, outcome.state)
         finally:
-            if fresh:
+            if isolated:
                 worker.kill()
         if recorder is not None and outcome.status == "ok":
             self.replay_log.record(recorder.logged(number, code, options.limits))
@@ -332,7 +331,7 @@ class Session:
         stop: HardStop,
         limits: Limits,
         outcome: ExecuteOutcome,
-        fresh: bool,
+        isolated: bool,
     ) -> None:
         """End a worker that broke a hard limit, died or misbehaved; say so plainly."""
         worker.kill()
@@ -341,33 +340,9 @@ class Session:
         if worker is self._worker:
             self._worker = None
             outcome.state, note = await self._restore()
-        elif not fresh:
+        elif not isolated:
             outcome.state = "lost"
-        verdict = verdict_for_stop(stop.kind)
-        if stop.kind in LIMIT_STOPS:
-            outcome.fail(
-                *limit_message(stop.kind, limits, state_kept=fresh, state_note=note),
-                verdict=verdict,
-            )
-            return
-        kept = (
-            ""
-            if fresh
-            else " " + (note or "The worker was replaced, so earlier variables are gone.")
-        )
-        if stop.kind == StopKind.PROTOCOL:
-            outcome.fail(
-                "WorkerError",
-                f"the sandbox worker misbehaved ({stop.detail}) and was ended.{kept}",
-                verdict=verdict,
-            )
-        else:
-            outcome.fail(
-                "WorkerCrashed",
-                "the sandbox worker stopped unexpectedly (a crash or a resource limit such as "
-                f"memory or CPU).{kept}",
-                verdict=verdict,
-            )
+        outcome.fail_stopped(stop, limits, isolated=isolated, state_note=note)
 
     async def _restore(self) -> tuple[str, str | None]:
         """The session's worker is gone: replay its log into a new one, if replay is on.
@@ -423,6 +398,12 @@ class Session:
     def _end_unresponsive(self, worker: WorkerHandle, run: CellRun) -> None:
         """Still running after an interrupt: stuck in C, so only killing the worker stops it."""
         if self._running is not None and self._running[1] is run:
+            loop = asyncio.get_running_loop()
+            if run.interrupt_deadline is not None and run.interrupt_deadline > loop.time():
+                # the grace was moved for the kernel's own lag (CellRun.charge_lag)
+                delay = run.interrupt_deadline - loop.time()
+                loop.call_later(delay, self._end_unresponsive, worker, run)
+                return
             run.stopped_by = run.stop_reason
             worker.kill()  # the cell's pump sees the channel close at once
 
