@@ -3,8 +3,9 @@
 
 Order, and why:
   1. process      close inherited fds, clear environ, own group, die with the zygote
-  2. network      new network namespace (a user namespace first when not root): needs a
-                  single-threaded process and, as root, the privileges step 4 drops
+  2. network      the network namespace the zygote made for its workers (one per kernel;
+                  a user namespace first when not root), or one of its own: making one
+                  needs a single-threaded process and, as root, the privileges step 4 drops
   3. rlimits      address space, CPU, FSIZE 0, NOFILE, CORE 0
   4. privileges   as root: switch to an unprivileged uid/gid, drop every capability
   5. no_new_privs / not dumpable
@@ -22,6 +23,10 @@ Each layer returns a LayerStatus. Fail closed:
                the steps stop there and `LayerFailed` is raised, so the worker ends before it
                says ready; it tells the kernel which layer failed and why, never serves a cell.
 Each layer module says, where it classifies an error, why that error is one or the other.
+
+What is the same for every worker is prepared once in the zygote (`prepare_zygote` at its start,
+`prepare_workers` before each fork): the network namespace, the Landlock ruleset, the seccomp
+program, the capability probe. Each worker still applies every layer itself and reports it.
 """
 
 from __future__ import annotations
