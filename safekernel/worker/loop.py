@@ -339,7 +339,7 @@ def run_worker(
                 "type": "ready",
                 "runtime": runtime.name,
                 "version": runtime.version,
-                "layers": [layer.to_wire() for layer in layers],
+                "layers": [layer.to_wire() for layer in [*runtime.walls(), *layers]],
             }
         )
         worker.serve()
