@@ -27,6 +27,7 @@ class SafeKernelConformance(jupyter_kernel_test.KernelTests):
     incomplete_code_samples = ["function f()", "if x then", "t = {"]
     invalid_code_samples = ["x = )", "end end"]
     code_inspect_sample = "string.format"
+    code_page_something = "string.format?"
     code_display_data = [
         {"code": 'display.html("<b>hi</b>")', "mime": "text/html"},
         {"code": 'display.markdown("# hi")', "mime": "text/markdown"},

@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psutil
+
 from safekernel.limits import UPDATE_BURST
 from tests.conftest import Kernel
 
@@ -106,4 +108,26 @@ def test_a_slow_client_still_gets_the_error_and_the_final_idle(kernel: Kernel) -
     assert kinds.count("display_data") == 20000
     assert kinds[-2:] == ["error", "status"]
     assert seen[-2]["content"]["evalue"] == "cell:4: the end"
+    assert kernel.run("6 * 7").result == "42"
+
+
+def test_checking_a_heavy_json_output_costs_the_kernel_little_next_to_the_worker(
+    kernel: Kernel,
+) -> None:
+    """7.8 MB of `[],` took the kernel seconds of CPU and hundreds of MB to parse, walk and
+    re-serialise, more than the worker paid to make it; now it is counted, not parsed."""
+    process = psutil.Process(kernel.pid)
+    before = process.cpu_times()
+    run = kernel.run(
+        "%memory 512M\n%timeout 60\nlocal t = {}\nfor i = 1, 2600000 do t[i] = {} end\n"
+        "display.json(t)\nreturn 'shown'",
+        timeout=120,
+    )
+    after = process.cpu_times()
+    assert run.result == '"shown"', run.error
+    assert "holds more than 100,000 values" in run.stderr
+    kernel_cpu = (after.user - before.user) + (after.system - before.system)
+    worker_cpu = run.reply["metadata"]["usage"]["cpu_s"]
+    assert kernel_cpu < 0.25 * worker_cpu, (kernel_cpu, worker_cpu)
+    # and the kernel answers the next request as usual
     assert kernel.run("6 * 7").result == "42"

@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ from safekernel.kernel.session import REQUEST_TIMEOUT_S, Session
 from safekernel.limits import Limits
 from safekernel.wire.asyncchannel import AsyncChannel
 from safekernel.wire.channel import BlockingChannel, Message
+from tests.conftest import Kernel, start_kernel
 
 #: how long a test may take before it counts as hung (a guard, not a measurement)
 HUNG_S = 30.0
@@ -220,3 +221,56 @@ def test_the_next_cell_after_a_lost_worker_runs_in_a_new_one() -> None:
     assert len(pool.claimed) == 2
     assert pool.claimed[0].killed
     assert not pool.claimed[1].killed
+
+
+# -- through a real kernel: a worker that writes frames behind its own back ---------------------
+@pytest.fixture(scope="module")
+def rogue_kernel() -> Iterator[Kernel]:
+    k = start_kernel("--SafeKernel.runtime=fake")
+    yield k
+    k.shutdown()
+
+
+def _editor_reply(kernel: Kernel, msg_type: str) -> dict[str, Any]:
+    kc = kernel.kc
+    msg_id = {
+        "complete": lambda: kc.complete("ke", 2),
+        "inspect": lambda: kc.inspect("ke", 2),
+        "is_complete": lambda: kc.is_complete("ke"),
+    }[msg_type]()
+    while True:
+        # the guard is far above the request's deadline: a kernel that waits on a chattering
+        # worker forever fails here instead of hanging the suite
+        reply = kc.get_shell_msg(timeout=HUNG_S)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return dict(reply["content"])
+
+
+@pytest.mark.parametrize("msg_type", ["complete", "inspect", "is_complete"])
+def test_a_real_kernel_answers_despite_a_worker_that_chatters_forever(
+    rogue_kernel: Kernel, msg_type: str
+) -> None:
+    assert rogue_kernel.run("set keep 1\nrogue chatter").status == "ok"
+    content = _editor_reply(rogue_kernel, msg_type)
+    assert "forged" not in str(content)
+    after = rogue_kernel.run("result fine")
+    assert after.result == "fine"
+    assert "stopped between cells" in after.stderr  # the user is told the worker was replaced
+
+
+def test_a_real_kernel_ends_a_worker_that_answers_another_request(rogue_kernel: Kernel) -> None:
+    rogue_kernel.run("set keep 1\nrogue reply-id")
+    content = _editor_reply(rogue_kernel, "complete")
+    assert "forged" not in content.get("matches", [])
+    after = rogue_kernel.run("get keep")
+    assert after.stdout == "nil\n"
+    assert "stopped between cells" in after.stderr
+
+
+def test_a_real_kernel_ends_a_worker_that_finishes_another_cell(rogue_kernel: Kernel) -> None:
+    run = rogue_kernel.run("print shown\nrogue done-id\nsleep 0.2\nresult late")
+    assert run.status == "error"
+    assert run.error is not None
+    assert run.error["ename"] == "WorkerError"
+    assert run.result is None
+    assert rogue_kernel.run("result next").result == "next"

@@ -601,3 +601,91 @@ def test_a_failed_layer_stops_the_steps_and_raises() -> None:
     ]
     assert "injected" in layers[-1]["detail"]
     assert report["open"] == "ok"
+
+
+# --- built once in the zygote, applied in each worker -------------------------------------
+
+
+def _open_fds() -> list[int]:
+    """Descriptors open in this process, found without opening anything (fcntl F_GETFD)."""
+    import fcntl
+
+    found = []
+    for fd in range(256):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            continue
+        found.append(fd)
+    return found
+
+
+def _zygote_then_worker(config_data_dir: str | None) -> Report:
+    """As the zygote does: prepare once (network namespace, Landlock ruleset, seccomp program),
+    fork, and run the real confinement in the child; its report comes back on the one fd the
+    confinement keeps, its channel."""
+
+    def zygote() -> Report:
+        from safekernel.sandbox import SandboxConfig, confine, prepare_workers, prepare_zygote
+
+        config = SandboxConfig(data_dir=config_data_dir)
+        prepare_zygote()
+        prepare_workers(config)
+        from safekernel.sandbox.landlock import prepared_fd
+
+        ruleset = prepared_fd([config_data_dir] if config_data_dir else [])
+        zygote_pid = os.getpid()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the worker
+            os.close(read_fd)
+            seen: Report = {"ruleset": ruleset, "channel": write_fd}
+            try:
+
+                def between() -> None:  # after Landlock, before seccomp, as threads start
+                    seen["fds"] = _open_fds()
+                    if config_data_dir:
+                        path = os.path.join(config_data_dir, "data.txt")
+                        seen["read_inside"] = outcome(lambda: open(path).close())
+                    seen["read_outside"] = outcome(lambda: open("/etc/hostname").close())
+
+                layers = confine(config, write_fd, between)
+                seen["layers"] = {layer.name: layer.detail for layer in layers}
+                seen["kill_self"] = outcome(lambda: os.kill(os.getpid(), 0))
+                seen["kill_zygote"] = outcome(lambda: os.kill(zygote_pid, 0))
+                seen["open"] = outcome(lambda: os.close(os.open("/dev/null", os.O_RDONLY)))
+            except BaseException as exc:
+                seen["child_crashed"] = f"{type(exc).__name__}: {exc}"
+            os.write(write_fd, json.dumps(seen).encode())
+            os._exit(0)
+        os.close(write_fd)
+        data = _read_until_eof(read_fd, pid)
+        os.waitpid(pid, 0)
+        return {"worker": json.loads(data) if data else "died", "zygote_ruleset": ruleset}
+
+    return run_confined(zygote)
+
+
+@pytest.mark.parametrize("with_data_dir", [False, True])
+def test_layers_built_in_the_zygote_confine_each_worker(
+    shared_data_dir: Path, with_data_dir: bool
+) -> None:
+    report = _zygote_then_worker(str(shared_data_dir) if with_data_dir else None)
+    worker = report["worker"]
+    assert isinstance(worker, dict), worker
+    assert "child_crashed" not in worker, worker["child_crashed"]
+    # the ruleset was built in the zygote, handed down, and closed by the worker once used:
+    # after Landlock the worker holds stdio (on /dev/null) and its channel, nothing else
+    assert isinstance(worker["ruleset"], int)
+    assert worker["fds"] == [0, 1, 2, worker["channel"]]
+    assert worker["read_outside"] == "EACCES"
+    if with_data_dir:
+        assert worker["read_inside"] == "ok"
+    layers = worker["layers"]
+    assert isinstance(layers, dict)
+    assert "one per kernel" in layers["network"]
+    # the program built in the zygote names the worker's own pid, not the zygote's
+    assert worker["kill_self"] == "ok"
+    assert worker["kill_zygote"] == "EPERM"
+    # outside the data dir: Landlock refuses the open, or seccomp when there is no data dir
+    assert worker["open"] == ("EACCES" if with_data_dir else "EPERM")

@@ -7,8 +7,9 @@ import os
 import re
 
 import psutil
+import pytest
 
-from tests.conftest import Kernel, wait_for, workers
+from tests.conftest import Kernel, wait_for, workers, zygotes
 
 LAYERS = (
     "process",
@@ -89,3 +90,24 @@ def test_sandbox_magic_prints_every_layer(kernel: Kernel) -> None:
     assert run.status == "ok"
     rows = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()[1:]}
     assert rows == dict.fromkeys(LAYERS, "active")
+
+
+def _net_ns(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a worker's /proc/<pid>/ns needs root to read")
+def test_workers_share_their_zygotes_network_namespace_only(
+    kernel: Kernel, fresh_kernel: Kernel
+) -> None:
+    """One network namespace per kernel, made by its zygote: its workers are in it, the kernel
+    (the host's network) is not, and another kernel's workers are in another one."""
+    namespaces = []
+    for each in (kernel, fresh_kernel):
+        assert each.run("return 1").status == "ok"
+        assert wait_for(lambda each=each: workers(each) != [])
+        (zygote,) = zygotes(each)
+        assert {_net_ns(worker.pid) for worker in workers(each)} == {_net_ns(zygote.pid)}
+        assert _net_ns(zygote.pid) != _net_ns(each.pid)
+        namespaces.append(_net_ns(zygote.pid))
+    assert namespaces[0] != namespaces[1]

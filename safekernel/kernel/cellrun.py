@@ -119,6 +119,10 @@ class CellRun:
         extra = min(seconds, max(0.0, allowance))
         self.lag += extra
         self.deadline += extra
+        if self.interrupt_deadline is not None:
+            # the same holds for an interrupt's grace: what the worker sent before the stop
+            # reached it is still being read
+            self.interrupt_deadline += extra
 
     def remaining(self) -> float:
         now = asyncio.get_running_loop().time()

@@ -398,6 +398,12 @@ class Session:
     def _end_unresponsive(self, worker: WorkerHandle, run: CellRun) -> None:
         """Still running after an interrupt: stuck in C, so only killing the worker stops it."""
         if self._running is not None and self._running[1] is run:
+            loop = asyncio.get_running_loop()
+            if run.interrupt_deadline is not None and run.interrupt_deadline > loop.time():
+                # the grace was moved for the kernel's own lag (CellRun.charge_lag)
+                delay = run.interrupt_deadline - loop.time()
+                loop.call_later(delay, self._end_unresponsive, worker, run)
+                return
             run.stopped_by = run.stop_reason
             worker.kill()  # the cell's pump sees the channel close at once
 

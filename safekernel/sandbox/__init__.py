@@ -3,8 +3,9 @@
 
 Order, and why:
   1. process      close inherited fds, clear environ, own group, die with the zygote
-  2. network      new network namespace (a user namespace first when not root): needs a
-                  single-threaded process and, as root, the privileges step 4 drops
+  2. network      the network namespace the zygote made for its workers (one per kernel;
+                  a user namespace first when not root), or one of its own: making one
+                  needs a single-threaded process and, as root, the privileges step 4 drops
   3. rlimits      address space, CPU, FSIZE 0, NOFILE, CORE 0
   4. privileges   as root: switch to an unprivileged uid/gid, drop every capability
   5. no_new_privs / not dumpable
@@ -22,21 +23,31 @@ Each layer returns a LayerStatus. Fail closed:
                the steps stop there and `LayerFailed` is raised, so the worker ends before it
                says ready; it tells the kernel which layer failed and why, never serves a cell.
 Each layer module says, where it classifies an error, why that error is one or the other.
+
+What is the same for every worker is prepared once in the zygote (`prepare_zygote` at its start,
+`prepare_workers` before each fork): the network namespace, the Landlock ruleset, the seccomp
+program, the capability probe. Each worker still applies every layer itself and reports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
 from safekernel.sandbox.config import SandboxConfig
-from safekernel.sandbox.landlock import apply_landlock
-from safekernel.sandbox.namespaces import leave_network
-from safekernel.sandbox.privileges import drop_privileges, set_no_new_privs, set_not_dumpable
+from safekernel.sandbox.landlock import apply_landlock, prepare_landlock, prepared_fd
+from safekernel.sandbox.namespaces import host_ids, leave_network, prepare_network
+from safekernel.sandbox.privileges import (
+    drop_privileges,
+    prepare_privileges,
+    set_no_new_privs,
+    set_not_dumpable,
+)
 from safekernel.sandbox.process import clean_process
 from safekernel.sandbox.report import LayerState, LayerStatus
 from safekernel.sandbox.rlimits import forbid_new_processes, set_rlimits
-from safekernel.sandbox.seccomp import apply_seccomp
+from safekernel.sandbox.seccomp import apply_seccomp, prepare_seccomp
 
 __all__ = [
     "LayerFailed",
@@ -47,6 +58,8 @@ __all__ = [
     "harden",
     "inject_failure",
     "lockdown",
+    "prepare_workers",
+    "prepare_zygote",
 ]
 
 Layer = Callable[[], LayerStatus]
@@ -76,6 +89,30 @@ def inject_failure(name: str | None) -> None:
     _injected_failure = name or None
 
 
+def prepare_zygote() -> None:
+    """In the zygote, once, first thing (single-threaded, before the runtime is imported):
+    the network namespace its workers share, and what every worker would probe alike.
+    Never raises: whatever is not prepared, each worker does (and reports on) itself."""
+    with contextlib.suppress(Exception):
+        prepare_network()
+    with contextlib.suppress(Exception):
+        prepare_privileges()
+
+
+def prepare_workers(config: SandboxConfig) -> None:
+    """In the zygote, before each fork (a no-op once built for this config): the Landlock
+    ruleset and the seccomp program, so a worker only applies them. What cannot be built here
+    is left for each worker to try, and report on, itself (so this never raises)."""
+    with contextlib.suppress(Exception):
+        prepare_landlock(_read_only_dirs(config))
+    with contextlib.suppress(Exception):
+        prepare_seccomp(allow_file_reads=config.data_dir is not None, extra=config.extra_syscalls)
+
+
+def _read_only_dirs(config: SandboxConfig) -> list[str]:
+    return [config.data_dir] if config.data_dir else []
+
+
 def _run(name: str, layer: Layer) -> LayerStatus:
     try:
         if name == _injected_failure:
@@ -100,9 +137,10 @@ def _apply(steps: list[tuple[str, Layer]], done: list[LayerStatus]) -> list[Laye
 def harden(config: SandboxConfig, channel_fd: int) -> list[LayerStatus]:
     """Apply the layers that must precede the worker's threads, in order."""
     # the ids this process has as the host sees them, before a user namespace can hide them
-    host_uid, host_gid = os.getuid(), os.getgid()
+    host_uid, host_gid = host_ids()
+    dirs = _read_only_dirs(config)
     steps: list[tuple[str, Layer]] = [
-        ("process", lambda: clean_process(channel_fd)),
+        ("process", lambda: clean_process(channel_fd, until_landlock=prepared_fd(dirs))),
         ("network", leave_network),
         ("rlimits", lambda: set_rlimits(config)),
         (
@@ -113,7 +151,7 @@ def harden(config: SandboxConfig, channel_fd: int) -> list[LayerStatus]:
         ),
         ("no_new_privs", set_no_new_privs),
         ("not_dumpable", set_not_dumpable),
-        ("landlock", lambda: apply_landlock([config.data_dir] if config.data_dir else [])),
+        ("landlock", lambda: apply_landlock(dirs)),
     ]
     return _apply(steps, [])
 

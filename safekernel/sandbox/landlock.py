@@ -9,6 +9,12 @@ access right that ABI knows, so any right without a rule is denied:
 * scopes (ABI >= 6): connecting to abstract unix sockets and sending signals outside the
   worker's own Landlock domain (the kernel, the zygote, other workers) are denied.
 
+The ruleset is built once per zygote by `prepare_landlock` (ABI query, dir fds, rules) and its
+fd inherited by the workers: the process layer keeps that one fd besides the channel, and a
+worker only checks the data dirs are still the ones the rules name (one stat each), restricts
+itself with it and closes it before any cell runs (seccomp would refuse landlock_add_rule
+anyway). A worker for which nothing was prepared builds its own, as before.
+
 Landlock restricts the calling thread and the threads it creates afterwards. Before ABI 8
 (`LANDLOCK_RESTRICT_SELF_TSYNC`) threads that already exist stay unrestricted, so on those
 kernels this layer refuses to run in a multi-threaded process: apply it before starting
@@ -37,6 +43,7 @@ import platform
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 from safekernel.sandbox.privileges import set_no_new_privs
 from safekernel.sandbox.report import LayerState, LayerStatus
@@ -217,20 +224,110 @@ def _add_read_only_rule(ruleset_fd: int, dir_fd: int) -> None:
     )
 
 
+def _restrict(abi: int, ruleset_fd: int) -> None:
+    flags = _RESTRICT_SELF_TSYNC if abi >= _ABI_TSYNC else 0
+    _syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset_fd), ctypes.c_uint32(flags))
+
+
 def _enforce(abi: int, dir_fds: list[int]) -> None:
     ruleset_fd = _create_ruleset(abi)
     try:
         for dir_fd in dir_fds:
             _add_read_only_rule(ruleset_fd, dir_fd)
-        flags = _RESTRICT_SELF_TSYNC if abi >= _ABI_TSYNC else 0
-        _syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset_fd), ctypes.c_uint32(flags))
+        _restrict(abi, ruleset_fd)
     finally:
         os.close(ruleset_fd)
 
 
+@dataclass
+class _Ruleset:
+    """A ruleset built in the zygote for `dirs`: its fd, and which directories its rules name."""
+
+    dirs: tuple[str, ...]
+    abi: int
+    fd: int
+    ids: tuple[tuple[int, int], ...]
+
+
+#: the ruleset prepare_landlock() built (in the zygote; each worker inherits the fd)
+_prepared: _Ruleset | None = None
+
+
+def prepare_landlock(read_only_dirs: Sequence[str] = ()) -> None:
+    """Build the ruleset for `read_only_dirs` once, in the zygote (which stays unrestricted).
+
+    Nothing is kept when the host has no Landlock or a dir cannot be opened: each worker then
+    tries itself and reports exactly why it could not (as UNAVAILABLE or FAILED).
+    """
+    global _prepared  # noqa: PLW0603 -- one ruleset per zygote, inherited by its workers
+    dirs = tuple(read_only_dirs)
+    if _prepared is not None:
+        if _prepared.dirs == dirs:
+            return
+        os.close(_prepared.fd)
+        _prepared = None
+    abi = _abi_version()
+    if isinstance(abi, LayerStatus):
+        return
+    try:
+        with _opened_dirs(dirs) as dir_fds:
+            ids = tuple((st.st_dev, st.st_ino) for st in map(os.fstat, dir_fds))
+            ruleset_fd = _create_ruleset(abi)
+            try:
+                for dir_fd in dir_fds:
+                    _add_read_only_rule(ruleset_fd, dir_fd)
+            except OSError:
+                os.close(ruleset_fd)
+                raise
+    except (_DirError, OSError):
+        return
+    _prepared = _Ruleset(dirs, abi, ruleset_fd, ids)
+
+
+def prepared_fd(read_only_dirs: Sequence[str] = ()) -> int | None:
+    """The inherited ruleset fd a worker must keep open until Landlock is applied, if any."""
+    prepared = _prepared
+    return prepared.fd if prepared is not None and prepared.dirs == tuple(read_only_dirs) else None
+
+
+def _same_dirs(prepared: _Ruleset) -> bool:
+    """True if every data dir is still the directory the prepared rules name; a dir that is
+    gone or was replaced since sends the worker down the path that says why, or rebuilds."""
+    for path, expected in zip(prepared.dirs, prepared.ids, strict=True):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if (st.st_dev, st.st_ino) != expected:
+            return False
+    return True
+
+
+def _take_prepared(read_only_dirs: Sequence[str]) -> _Ruleset | None:
+    """This process's copy of the prepared ruleset, now or never: the fd is closed by the
+    caller once used, and no later call may see it."""
+    global _prepared  # the worker's own copy of the zygote's global
+    prepared, _prepared = _prepared, None
+    if prepared is None:
+        return None
+    if prepared.dirs != tuple(read_only_dirs) or not _same_dirs(prepared):
+        os.close(prepared.fd)
+        return None
+    return prepared
+
+
 def apply_landlock(read_only_dirs: Sequence[str] = ()) -> LayerStatus:
     """Restrict the calling process to no file access but reads beneath `read_only_dirs`."""
-    abi = _abi_version()
+    prepared = _take_prepared(read_only_dirs)
+    try:
+        return _apply(read_only_dirs, prepared)
+    finally:
+        if prepared is not None:
+            os.close(prepared.fd)
+
+
+def _apply(read_only_dirs: Sequence[str], prepared: _Ruleset | None) -> LayerStatus:
+    abi = prepared.abi if prepared is not None else _abi_version()
     if isinstance(abi, LayerStatus):
         return abi
     if abi < _ABI_TSYNC and _thread_count() > 1:
@@ -244,8 +341,11 @@ def apply_landlock(read_only_dirs: Sequence[str] = ()) -> LayerStatus:
     if not nnp.active:
         return LayerStatus(_LAYER, nnp.state, f"needs no_new_privs: {nnp.detail}")
     try:
-        with _opened_dirs(read_only_dirs) as dir_fds:
-            _enforce(abi, dir_fds)
+        if prepared is not None:
+            _restrict(abi, prepared.fd)
+        else:
+            with _opened_dirs(read_only_dirs) as dir_fds:
+                _enforce(abi, dir_fds)
     except _DirError as exc:
         return LayerStatus(_LAYER, LayerState.FAILED, str(exc))
     except OSError as exc:

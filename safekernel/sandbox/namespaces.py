@@ -7,6 +7,16 @@ user namespace the worker maps its own uid and gid to themselves (one id each, s
 denied), so what it reports about itself is what the host sees: without a map it would read
 back 65534, the overflow id, while the host still knows it as the kernel's user.
 
+One namespace per kernel: the zygote calls `prepare_network()` once at its start (it is
+single-threaded then, and needs no network: it talks to the kernel over an inherited unix
+socketpair and hands out unix socketpairs, which need none), so its workers start inside it and
+only check that they are (one stat) instead of each making and tearing down a namespace of its
+own (~0.6 ms of a worker's start plus the kernel's teardown work). The namespace has no
+interface up, not even loopback, and is the zygote's alone: the host's and other kernels' are
+out of reach. Workers of one kernel share it; what they could do with that needs a socket,
+which seccomp refuses (see SECURITY.md, "One network namespace per kernel"). A process that
+no zygote prepared (the bypassed-worker test fixture) makes its own, as before.
+
 Classification (see sandbox/__init__.py): EPERM, EINVAL, ENOSPC and EUSERS from unshare mean
 the host does not let this process make the namespace (no CAP_SYS_ADMIN as root in a
 container, unprivileged user namespaces switched off by sysctl or AppArmor, the namespace
@@ -55,7 +65,43 @@ def _map_own_ids(uid: int, gid: int) -> str:
     return ""
 
 
+_NET_NS = "/proc/self/ns/net"
+#: set by prepare_network() in the zygote: the namespace its workers must be in (inode and
+#: what made it), or why there is none; inherited by every worker it forks
+_prepared: tuple[int, str] | LayerStatus | None = None
+#: the zygote's uid and gid as the host sees them, taken before its user namespace existed
+_host_ids: tuple[int, int] | None = None
+
+
+def host_ids() -> tuple[int, int]:
+    """This process's uid and gid as the host sees them (a user namespace may show others)."""
+    return _host_ids or (os.getuid(), os.getgid())
+
+
+def prepare_network() -> None:
+    """Make the network namespace (and, when not root, the user namespace) the zygote's
+    workers will share. Call once, while the process is single-threaded."""
+    global _prepared, _host_ids  # noqa: PLW0603 -- once per zygote, inherited by its workers
+    _host_ids = (os.getuid(), os.getgid())
+    status = _unshare_network()
+    _prepared = (os.stat(_NET_NS).st_ino, status.detail) if status.active else status
+
+
 def leave_network() -> LayerStatus:
+    """The worker's network layer: in the zygote's namespace, or in one of its own."""
+    prepared = _prepared
+    if prepared is None:
+        return _unshare_network()
+    if isinstance(prepared, LayerStatus):
+        # the zygote could not make one; a worker has the same rights, so neither can it
+        return prepared
+    inode, detail = prepared
+    if os.stat(_NET_NS).st_ino != inode:
+        return LayerStatus("network", LayerState.FAILED, "not in the zygote's network namespace")
+    return LayerStatus("network", LayerState.ACTIVE, f"{detail}, one per kernel (its zygote's)")
+
+
+def _unshare_network() -> LayerStatus:
     root = os.geteuid() == 0
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNET if root else CLONE_NEWUSER | CLONE_NEWNET

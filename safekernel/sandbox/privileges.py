@@ -34,7 +34,6 @@ _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_GET_NO_NEW_PRIVS = 39
 _PR_CAP_AMBIENT = 47
-_PR_CAP_AMBIENT_IS_SET = 1
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # capget/capset use two 32-bit words per set since version 3 (64 capabilities).
@@ -133,7 +132,7 @@ def _holds_capabilities() -> bool:
     return any(word.effective or word.permitted or word.inheritable for word in _capget())
 
 
-def _known_capabilities() -> range:
+def _probe_capabilities() -> range:
     """Every capability number the running kernel knows, probed without reading /proc."""
     for cap in range(_MAX_CAPABILITIES):
         try:
@@ -141,6 +140,30 @@ def _known_capabilities() -> range:
         except OSError:
             return range(cap)
     return range(_MAX_CAPABILITIES)
+
+
+#: set by prepare_privileges() in the zygote: the probe is ~40 prctl calls a worker then skips
+_known: range | None = None
+#: the zygote emptied its own bounding set, so its workers inherit an empty one
+_bounding_dropped = False
+
+
+def prepare_privileges() -> None:
+    """Once in the zygote: probe the capability numbers, and empty the zygote's own bounding
+    set when it may (root, or owner of its user namespace). The bounding set only limits what
+    an execve could gain; the zygote never execs, and it keeps the effective capabilities it
+    forks workers with (a root worker still needs CAP_SETUID to become nobody). Its workers
+    then inherit an empty set, and only check that it is (see _leftover_capabilities)."""
+    global _known, _bounding_dropped  # noqa: PLW0603 -- once per zygote, inherited by workers
+    _known = _probe_capabilities()
+    if _may_drop_bounding_set():
+        for cap in _known:
+            _prctl(_PR_CAPBSET_DROP, cap)
+        _bounding_dropped = True
+
+
+def _known_capabilities() -> range:
+    return _known if _known is not None else _probe_capabilities()
 
 
 def _clear_ambient_set() -> None:
@@ -153,24 +176,28 @@ def _clear_ambient_set() -> None:
 
 
 def _drop_bounding_set() -> None:
-    """Empty the bounding set so no later execve (of a file-capability binary) regains a cap."""
+    """Empty the bounding set so no later execve (of a file-capability binary) regains a cap.
+    Done already if the zygote emptied its own; the caller's check proves it either way."""
+    if _bounding_dropped:
+        return
     for cap in _known_capabilities():
         _prctl(_PR_CAPBSET_DROP, cap)
 
 
+def _bounding_set_empty() -> bool:
+    return not any(_prctl(_PR_CAPBSET_READ, cap) for cap in _known_capabilities())
+
+
 def _leftover_capabilities(*, check_bounding: bool) -> str:
-    """Name the first capability set that is not empty, or return ""."""
+    """Name the first capability set that is not empty, or return "".
+
+    The ambient set needs no probe of its own: the kernel keeps it within both the permitted
+    and the inheritable set (capabilities(7)), so it is empty once capget shows those empty.
+    """
     if _holds_capabilities():
         return "effective/permitted/inheritable capabilities remain"
-    for cap in _known_capabilities():
-        if check_bounding and _prctl(_PR_CAPBSET_READ, cap):
-            return f"capability {cap} is still in the bounding set"
-        try:
-            if _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_IS_SET, cap):
-                return f"capability {cap} is still in the ambient set"
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
+    if check_bounding and not _bounding_set_empty():
+        return "capabilities remain in the bounding set"
     return ""
 
 
@@ -215,8 +242,8 @@ def _verify_switched(uid: int, gid: int) -> str:
 
 
 def _may_drop_bounding_set() -> bool:
-    """PR_CAPBSET_DROP needs CAP_SETPCAP: a non-root worker has it only in its own user
-    namespace (which it made for the network layer, and holds every capability in)."""
+    """PR_CAPBSET_DROP needs CAP_SETPCAP: root has it; a non-root process only in its own
+    user namespace (made for the network layer), where it holds every capability."""
     return bool(_capget()[0].effective & (1 << _CAP_SETPCAP))
 
 
@@ -226,12 +253,14 @@ def _keep_unprivileged_uid(name: str, host_ids: tuple[int, int]) -> LayerStatus:
     host sees (the kernel's), not the ones a user namespace may show inside."""
     host_uid, host_gid = host_ids
     try:
-        bounding = _may_drop_bounding_set()
-        if bounding:
+        can_drop = _may_drop_bounding_set()
+        if can_drop:
             _drop_bounding_set()
         _clear_ambient_set()
         _clear_capability_sets()
-        problem = _leftover_capabilities(check_bounding=bounding)
+        # a bounding set that could be emptied must be; one that could not is reported
+        problem = _leftover_capabilities(check_bounding=can_drop)
+        bounding = _bounding_set_empty()
     except OSError as exc:
         return LayerStatus(name, LayerState.FAILED, f"could not clear capabilities: {exc}")
     if problem:

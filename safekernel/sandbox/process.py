@@ -20,16 +20,23 @@ MAX_FD = 1 << 16
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def clean_process(keep_fd: int) -> LayerStatus:
-    """Keep only `keep_fd` and /dev/null on 0-2; clear the environment; own process group."""
+def clean_process(keep_fd: int, until_landlock: int | None = None) -> LayerStatus:
+    """Keep only `keep_fd` and /dev/null on 0-2; clear the environment; own process group.
+
+    `until_landlock` is the zygote's Landlock ruleset fd, kept only for the Landlock layer,
+    which restricts the worker with it and closes it (see landlock.prepare_landlock)."""
     # stdio on /dev/null, so a stray write from the interpreter can never land on the channel
     devnull = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1, 2):
         if target != keep_fd:
             os.dup2(devnull, target)
     # everything else goes, /dev/null's own descriptor included
-    os.closerange(3, keep_fd)
-    os.closerange(keep_fd + 1, MAX_FD)
+    start = 3
+    for kept in sorted({keep_fd, until_landlock or keep_fd}):
+        if kept >= start:
+            os.closerange(start, kept)
+            start = kept + 1
+    os.closerange(start, MAX_FD)
     os.environ.clear()
     os.setpgid(0, 0)
     # a worker must not outlive its zygote, and the zygote not its kernel

@@ -1,6 +1,7 @@
 """seccomp layer: the worker may compute, allocate and talk on the fds it holds, nothing else.
 
-`apply_seccomp` builds a classic-BPF program in Python and installs it with
+`apply_seccomp` installs a classic-BPF program built in Python (once per zygote, by
+`prepare_seccomp`; a worker writes only its own pid into its copy) with
 `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC)`, so every thread of the process is
 covered at once. The program:
 
@@ -375,9 +376,12 @@ def _missing_actions(spec: _Arch) -> LayerStatus | None:
     return None
 
 
-def _install(spec: _Arch, program: list[_Insn]) -> int:
-    filters = (_SockFilter * len(program))(*(_SockFilter(*insn) for insn in program))
-    fprog = _SockFprog(len(program), filters)
+def _filters(program: list[_Insn]) -> ctypes.Array[_SockFilter]:
+    return (_SockFilter * len(program))(*(_SockFilter(*insn) for insn in program))
+
+
+def _install(spec: _Arch, filters: ctypes.Array[_SockFilter]) -> int:
+    fprog = _SockFprog(len(filters), filters)
     return _seccomp(
         spec, _SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC, ctypes.pointer(fprog)
     )
@@ -385,6 +389,61 @@ def _install(spec: _Arch, program: list[_Insn]) -> int:
 
 def _host_arch() -> _Arch | None:
     return _ARCHES.get(platform.machine())
+
+
+@dataclass
+class _Program:
+    """A filter built for one (allow_file_reads, extra) choice, the worker's pid left open."""
+
+    spec: _Arch
+    filters: ctypes.Array[_SockFilter]
+    #: instructions whose k is the pid a worker may signal (kill/tgkill/tkill compares)
+    pid_slots: tuple[int, ...]
+    detail: str
+
+    def for_pid(self, pid: int) -> ctypes.Array[_SockFilter]:
+        for slot in self.pid_slots:
+            self.filters[slot].k = pid
+        return self.filters
+
+
+_Key = tuple[bool, tuple[str, ...]]
+#: programs built by prepare_seccomp() in the zygote, or why the host cannot have one;
+#: inherited by its workers, each of which writes its own pid into its copy
+_prepared: dict[_Key, _Program | LayerStatus] = {}
+
+
+def _host_check() -> _Arch | LayerStatus:
+    """The host's syscall table if the kernel has every action the program uses."""
+    spec = _host_arch()
+    if spec is None:
+        return LayerStatus(
+            _LAYER, LayerState.UNAVAILABLE, f"no syscall table for {platform.machine()}"
+        )
+    missing = _missing_actions(spec)
+    return spec if missing is None else missing
+
+
+def _build(spec: _Arch, allow_file_reads: bool, extra: Sequence[str]) -> _Program:
+    # built for two pids: the instructions that differ are the ones that name the pid
+    first = build_program(spec.name, 1, allow_file_reads=allow_file_reads, extra=extra)
+    second = build_program(spec.name, 2, allow_file_reads=allow_file_reads, extra=extra)
+    slots = tuple(i for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b)
+    allowed = allowed_syscalls(allow_file_reads=allow_file_reads, extra=extra)
+    count = sum(name in spec.numbers for name in allowed)
+    reads = ", read-only opens" if allow_file_reads else ""
+    detail = f"{count} syscalls allowed on {spec.name}{reads}; all others EPERM"
+    return _Program(spec, _filters(first), slots, detail)
+
+
+def prepare_seccomp(*, allow_file_reads: bool = False, extra: Sequence[str] = ()) -> None:
+    """Build the filter (and ask the kernel about its actions) once, in the zygote: a worker
+    then only writes its pid into the program and installs it (~0.6 ms less per worker)."""
+    key = (allow_file_reads, tuple(extra))
+    if key in _prepared:
+        return
+    host = _host_check()
+    _prepared[key] = host if isinstance(host, LayerStatus) else _build(host, *key)
 
 
 def apply_seccomp(
@@ -395,24 +454,21 @@ def apply_seccomp(
     `self_pid` is the only pid the worker may signal (default: the caller's pid). Pass
     `allow_file_reads=True` only together with a Landlock read-only data dir: it lets read-only
     opens through (see FILE_READ_SYSCALLS), and Landlock keeps them inside that dir. `extra`
-    names the syscalls the runtime needs beyond the base list (its registry entry).
+    names the syscalls the runtime needs beyond the base list (its registry entry). Uses the
+    program prepare_seccomp() built, if any, else builds it here.
     """
-    spec = _host_arch()
-    if spec is None:
-        return LayerStatus(
-            _LAYER, LayerState.UNAVAILABLE, f"no syscall table for {platform.machine()}"
-        )
-    missing = _missing_actions(spec)
-    if missing is not None:
-        return missing
+    key = (allow_file_reads, tuple(extra))
+    program = _prepared.get(key)
+    if program is None:
+        host = _host_check()
+        program = host if isinstance(host, LayerStatus) else _build(host, *key)
+    if isinstance(program, LayerStatus):
+        return program
     # Without no_new_privs an unprivileged process may not install a filter (EACCES).
     nnp = set_no_new_privs()
     if not nnp.active:
         return LayerStatus(_LAYER, nnp.state, f"needs no_new_privs: {nnp.detail}")
-    program = build_program(
-        spec.name, self_pid or os.getpid(), allow_file_reads=allow_file_reads, extra=extra
-    )
-    result = _install(spec, program)
+    result = _install(program.spec, program.for_pid(self_pid or os.getpid()))
     # The kernel has filters (probed above) and no_new_privs is set, so any refusal now (EINVAL
     # for a program it rejects, ENOMEM, EACCES) is unexpected: FAILED, and the worker ends.
     if result > 0:
@@ -422,11 +478,4 @@ def apply_seccomp(
         return LayerStatus(
             _LAYER, LayerState.FAILED, f"kernel refused the filter: {os.strerror(-result)}"
         )
-    allowed = allowed_syscalls(allow_file_reads=allow_file_reads, extra=extra)
-    count = sum(name in spec.numbers for name in allowed)
-    reads = ", read-only opens" if allow_file_reads else ""
-    return LayerStatus(
-        _LAYER,
-        LayerState.ACTIVE,
-        f"{count} syscalls allowed on {spec.name}{reads}; all others EPERM",
-    )
+    return LayerStatus(_LAYER, LayerState.ACTIVE, program.detail)

@@ -317,6 +317,8 @@ def run_worker(
                 runtime: Runtime = template
             else:
                 runtime = create_runtime(runtime_name, memory, config.data_dir)
+                # a runtime built here starts its own threads (if any) now, as a template does
+                runtime.after_fork(seed)
             worker = Worker(runtime, channel)
             worker.start_threads()
             holder.append(worker)
@@ -338,7 +340,7 @@ def run_worker(
                 "type": "ready",
                 "runtime": runtime.name,
                 "version": runtime.version,
-                "layers": [layer.to_wire() for layer in layers],
+                "layers": [layer.to_wire() for layer in [*runtime.walls(), *layers]],
             }
         )
         worker.serve()

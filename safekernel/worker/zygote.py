@@ -24,7 +24,7 @@ from typing import NoReturn
 from safekernel.errors import ProtocolError
 from safekernel.limits import DEFAULT_MAX_FRAME, REAP_INTERVAL_S
 from safekernel.runtimes import Runtime, create_runtime, registry
-from safekernel.sandbox import SandboxConfig, inject_failure
+from safekernel.sandbox import SandboxConfig, inject_failure, prepare_workers, prepare_zygote
 from safekernel.wire.channel import decode_control, encode, recv_frame
 from safekernel.worker.loop import run_worker
 
@@ -62,6 +62,8 @@ class Zygote:
         config = SandboxConfig.from_wire(message["sandbox"])  # type: ignore[arg-type]
         memory = int(message["memory"])  # type: ignore[call-overload]
         template = self._template_for(memory, config.data_dir)
+        # the Landlock ruleset and the seccomp program, built once here, not in every worker
+        prepare_workers(config)
         # drawn here, so every worker gets its own (the template's random state is shared)
         seed = os.urandom(16)
         kernel_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -133,6 +135,9 @@ def main(argv: list[str]) -> NoReturn:
         os._exit(0)  # the kernel died before the line above took effect
     # Ctrl-C in a terminal reaches the whole foreground group: the kernel decides what it means
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # the network namespace this zygote's workers share (see sandbox/namespaces.py); first,
+    # while this process is single-threaded (a runtime's prewarm may start threads)
+    prepare_zygote()
     # tests only: make one layer fail in every worker, to prove they fail closed (see
     # sandbox.inject_failure; it can end workers, never spare them a layer)
     inject_failure(os.environ.get("SAFEKERNEL_TEST_FAIL_LAYER"))

@@ -16,6 +16,11 @@ One command per line; blank lines are skipped:
     spin                 busy-loop until stopped
     hang SECONDS         block without looking at the stop flag (a call stuck in C)
     exit CODE            end the worker process at once
+    rogue MODE           act as a compromised worker, writing frames straight onto its channel
+                         (the kernel must cope with a worker that does): `done-id` sends a
+                         `done` for another cell now; `chatter` makes the next complete /
+                         inspect / is_complete stream forever and never answer; `reply-id`
+                         answers the next one for another request first
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from typing import Any
 
 from safekernel.limits import Limits, StopKind, limit_message
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
+from safekernel.wire.channel import Message, encode
+
+#: how often a `rogue chatter` worker sends a line while it never answers
+CHATTER_INTERVAL_S = 0.5
 
 
 class FakeRuntime(Runtime):
@@ -35,6 +44,8 @@ class FakeRuntime(Runtime):
 
     def __init__(self, memory_limit: int, data_dir: str | None = None) -> None:
         self.variables: dict[str, str] = {}
+        #: the `rogue` mode for the next editor request ("" = behave)
+        self._rogue = ""
         self._stop = threading.Event()
         self._reason: StopKind | None = None
 
@@ -104,11 +115,27 @@ class FakeRuntime(Runtime):
             time.sleep(float(rest))
         elif command == "exit":
             os._exit(int(rest or "1"))
+        elif command == "rogue":
+            if rest == "done-id":
+                _forge({"type": "done", "id": 0, "status": "ok", "usage": {}, "stop": ""})
+            elif rest in ("chatter", "reply-id"):
+                self._rogue = rest
+            else:
+                raise _Failed("SyntaxError", f"unknown rogue mode {rest!r}")
         else:
             raise _Failed("SyntaxError", f"unknown command {command!r}")
         return None
 
+    def _misbehave(self) -> None:
+        mode, self._rogue = self._rogue, ""
+        if mode == "reply-id":
+            _forge({"type": "reply", "id": 0, "content": {"matches": ["forged"]}})
+        while mode == "chatter":  # ignores its stop flag, as a compromised worker would
+            _forge({"type": "stream", "name": "stdout", "text": "."})
+            time.sleep(CHATTER_INTERVAL_S)
+
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        self._misbehave()
         word = code[:cursor_pos].rpartition(" ")[2]
         matches = sorted(name for name in self.variables if name.startswith(word))
         return {
@@ -119,12 +146,14 @@ class FakeRuntime(Runtime):
         }
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        self._misbehave()
         name = code[:cursor_pos].rpartition(" ")[2]
         if name not in self.variables:
             return {"found": False, "data": {}, "metadata": {}}
         return {"found": True, "data": {"text/plain": self.variables[name]}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
+        self._misbehave()
         if code.endswith("\\"):
             return {"status": "incomplete", "indent": ""}
         return {"status": "complete"}
@@ -134,3 +163,19 @@ class _Failed(Exception):
     def __init__(self, ename: str, evalue: str) -> None:
         super().__init__(evalue)
         self.ename, self.evalue = ename, evalue
+
+
+def _forge(message: Message) -> None:
+    """Write one frame onto the worker's channel behind the worker's back. A confined worker
+    holds /dev/null on 0-2 and one other descriptor, its channel (fstat is refused, so the
+    channel is found as the one descriptor above 2 that takes a write)."""
+    data = encode(message)
+    for fd in range(3, 1024):
+        try:
+            written = os.write(fd, data)
+        except OSError:
+            continue
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        return
+    raise _Failed("RogueError", "this worker holds no channel to write to")
