@@ -488,9 +488,30 @@ def _restore_builtins():
             current[name] = value
 
 
+#: memory set aside to report a MemoryError when the cell has used up all the rest
+_reserve = [bytearray(256 * 1024)]
+#: ... and the report itself, made before any cell runs, for when even that is not enough
+_MEMORY_FRAME = [b""]
+
+
+def _report_memory_error(exc):
+    _reserve.clear()
+    try:
+        _error(exc)
+    except Exception:  # e.g. importing traceback failed for want of memory
+        os.write(2, _MEMORY_FRAME[0])
+    try:  # noqa: SIM105 -- contextlib is not imported at start (see the imports)
+        _reserve.append(bytearray(256 * 1024))
+    except MemoryError:
+        pass
+
+
 def _run_cell(code):
     try:
         execute(code)
+    except MemoryError as exc:
+        _report_memory_error(exc)
+        exc = None
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             _send(
@@ -658,6 +679,8 @@ def _next_request():
 
 def main():
     _setup()
+    body = _json_text({"t": "error", "ename": "MemoryError", "evalue": "", "traceback": []})
+    _MEMORY_FRAME[0] = MAGIC + _header.pack(len(body)) + body.encode()
     _BUILTINS.update(vars(builtins))
     # the driver keeps its own copy of the builtins it uses: a cell that replaces
     # builtins.len or builtins.repr changes its own world, not the driver's
@@ -676,7 +699,9 @@ def main():
                 _answer(request)
         except SystemExit:
             raise
-        except BaseException:
+        except MemoryError:
+            os.write(2, _MEMORY_FRAME[0])
+        except BaseException:  # a stop that lands in the driver's own code
             pass
 
 
