@@ -37,11 +37,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import CellRun, Kernel, start_kernel, wait_gone
+from tests.conftest import BOTH_RUNTIMES, CellRun, Kernel, start_kernel, wait_gone
+
+#: every attack runs against both runtimes: the wasm guest runs the same Lua sandbox code
+RUNTIMES = BOTH_RUNTIMES
 
 ATTACKS = Path(__file__).parent / "attacks"
 SENTINEL_VALUE = "1234"
-_HEADER = re.compile(r"^-- ([a-z]+): (.+)$")
 _ERROR = re.compile(r"^error (\w+) /(.*)/$")
 _REGEX = re.compile(r"^/(.*)/$")
 _NEXT = re.compile(r"^(.+?) => (.+)$")
@@ -81,17 +83,20 @@ def _set_expect(attack: Attack, value: str) -> None:
         raise HeaderError(f"bad expect {value!r}: use `value X`, `ok` or `error Name /re/`")
 
 
-def parse_attack(name: str, text: str) -> Attack:
-    """Parse one attack file; anything off the format raises HeaderError."""
+def parse_attack(name: str, text: str, comment: str = "--") -> Attack:
+    """Parse one attack file; anything off the format raises HeaderError. `comment` is the
+    language's line comment (`--` in Lua, `#` in Python), which starts each header line."""
     attack = Attack(name=name, code=text)
+    header = re.compile(rf"^{re.escape(comment)} ([a-z]+): (.+)$")
+    lead = comment + " "
     lines = text.splitlines()
-    end = next((i for i, line in enumerate(lines) if not line.startswith("-- ")), len(lines))
-    if any(_HEADER.match(line) and line[3:].split(":")[0] in _KEYS for line in lines[end:]):
+    end = next((i for i, line in enumerate(lines) if not line.startswith(lead)), len(lines))
+    if any(header.match(line) and line[len(lead) :].split(":")[0] in _KEYS for line in lines[end:]):
         raise HeaderError("header lines must all come first, before any code")
     for line in lines[:end]:
-        match = _HEADER.match(line)
+        match = header.match(line)
         if match is None:
-            raise HeaderError(f"header line {line!r} is not `-- key: value`")
+            raise HeaderError(f"header line {line!r} is not `{comment} key: value`")
         key, value = match[1], match[2].strip()
         if key == "attack":
             attack.description = value
@@ -176,7 +181,7 @@ def make_data_dir(root: Path, sentinel: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[Host]:
+def host(runtime: str) -> Iterator[Host]:
     root = Path(tempfile.mkdtemp(prefix="safekernel-attacks-"))
     root.chmod(0o777)
     sentinel = root / "sentinel.txt"
@@ -187,7 +192,9 @@ def host() -> Iterator[Host]:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     kernel = start_kernel(
-        "--SafeKernel.require_all_layers=True", f"--SafeKernel.data_dir={data_dir}"
+        "--SafeKernel.require_all_layers=True",
+        f"--SafeKernel.data_dir={data_dir}",
+        runtime=runtime,
     )
     try:
         assert kernel.run("return 1").result == "1"
@@ -222,7 +229,9 @@ def _alive(process: psutil.Process) -> bool:
 # --- the checks ----------------------------------------------------------------------------
 
 
-def check_outcome(attack: Attack, run: CellRun) -> None:
+def check_outcome(attack: Attack, run: CellRun, *, python_cells: bool = False) -> None:
+    """`python_cells`: the cells are Python, whose own tracebacks are shown (the cell's frames
+    only); otherwise no Python traceback may appear at all."""
     if attack.kind == "value":
         assert run.status == "ok", _short(run.error)
         assert run.result == attack.value
@@ -234,8 +243,15 @@ def check_outcome(attack: Attack, run: CellRun) -> None:
         evalue = run.error["evalue"]
         assert run.error["ename"] == attack.ename, (run.error["ename"], evalue[:300])
         assert re.search(attack.pattern, evalue), evalue[:300]
-        # one line a user can read, never a Python traceback from our code
-        assert "Traceback (most recent call last)" not in "\n".join(run.error["traceback"])
+        traceback = "\n".join(run.error["traceback"])
+        if python_cells:
+            # the cell's own frames only: never a frame of the driver, the host or safekernel
+            frames = re.findall(r'File "([^"]*)"', traceback)
+            assert all(name.startswith("<cell-") for name in frames), traceback[:1000]
+            assert not re.search(r"safekernel/\S+\.py", traceback), traceback[:1000]
+        else:
+            # one line a user can read, never a Python traceback from our code
+            assert "Traceback (most recent call last)" not in traceback
     if attack.stdout is not None:
         assert re.search(attack.stdout, run.stdout), run.stdout[:500]
 

@@ -251,3 +251,26 @@ def test_an_editor_request_stopped_by_the_watchdog_answers_empty(request_kind: s
         timer.cancel()
     runtime._repl = real_repl
     assert run(runtime, "return kept")[0].result == {"text/plain": "5"}
+
+
+def test_leaves_that_keep_failing_pin_one_coroutine_at_most() -> None:
+    # a leave that fails leaves its entry (and the coroutine) held; the next resume at the
+    # same depth drops it, so a loop of failing leaves never piles coroutines up
+    runtime = FlakyLeave(64 * MIB)
+    runtime.fail_leaves = 50
+    code = """
+    coroutines = setmetatable({}, { __mode = "v" })
+    for i = 1, 50 do
+      pcall(function()
+        local co = coroutine.create(function() coroutine.yield() end)
+        coroutines[i] = co
+        coroutine.resume(co)
+      end)
+    end
+    """
+    sink = Collecting(runtime)
+    outcome = runtime.execute(code + COUNT_ALIVE, Limits(), sink)
+    assert outcome.error is None, outcome.error
+    assert runtime.fail_leaves == 0  # every leave failed
+    assert sink.counts[-1] <= 1
+    assert int(sink.text.split()[-1]) <= 1

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from importlib import resources
@@ -76,6 +77,27 @@ def make_readable(spec_dir: Path, created: list[Path]) -> None:
         os.chmod(entry, DIR_MODE if entry.is_dir() else FILE_MODE)
 
 
+def prepare(entry: registry.RuntimeEntry) -> bool:
+    """Run the runtime's prewarm hook once now (e.g. compile a WebAssembly guest into the
+    per-machine cache), so a kernel's first start does not pay for it. In a subprocess: the
+    kernel side never imports a runtime. A failure is reported, not fatal: the zygote tries
+    again at the kernel's start."""
+    if entry.prewarm_hook is None:
+        return True
+    print(f"Preparing the {entry.name} runtime (once per machine)...")
+    code = f"from safekernel.runtimes import registry; registry.get({entry.name!r}).prewarm()"
+    # its stderr (the compile's progress, or why it failed) goes to the user's terminal
+    done = subprocess.run([sys.executable, "-c", code], check=False, stdout=subprocess.DEVNULL)
+    if done.returncode != 0:
+        print(
+            f"warning: could not prepare the {entry.name} runtime (see above); the kernel "
+            "will try again when it starts",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m safekernel install", description="Install the safekernel kernelspec."
@@ -114,6 +136,7 @@ def main(argv: list[str]) -> int:
         print(f"could not install the kernelspec: {exc}", file=sys.stderr)
         return 2
     print(f"Installed kernelspec {name} in {path}")
+    prepare(entry)
     if shutil.which("jupyter") is None:
         print("note: `jupyter` is not on PATH; install jupyter_console or jupyterlab to use it")
     return 0

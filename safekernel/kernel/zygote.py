@@ -50,7 +50,9 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     # SAFEKERNEL_TEST_FAIL_LAYER: set only by tests, in the kernel's own environment (see
     # sandbox.inject_failure: it can only make workers end before they serve)
-    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER"):
+    # SAFEKERNEL_CACHE_DIR: an operator's choice of where runtimes keep compiled guest code
+    # (runtimes/python/guest.py; by default the user's ~/.cache, found without HOME)
+    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER", "SAFEKERNEL_CACHE_DIR"):
         if name in os.environ:
             env[name] = os.environ[name]
     process = subprocess.Popen(

@@ -13,12 +13,12 @@ the whole Lua C API; ctypes reaches `lua_sethook` and `lua_gethook` there.
 
 `lua_sethook` writes into the `lua_State` it is given, so the switch must only ever hold the
 state of a thread that is alive. The sandbox (sandbox.lua) keeps that promise: before it tells
-the switch about a coroutine at depth d it stores the coroutine itself in its own `running[d]`
-(a strong reference), and it drops that reference only after the switch has let go of depth d.
-Registrations are by depth, not push/pop: `enter` at depth d and `leave(d)` drop every entry at
-d and above, so an entry whose `leave` was skipped (its coroutine died with an error while a
-nested one was registered, or the leave itself ran out of memory) is dropped by the next leave
-below it or at the end of the cell, and until then its thread is still held, so still alive.
+the switch about a coroutine it adds the coroutine itself to its own `held` list (a strong
+reference), and it removes it only after the switch has let go of it. Registrations are by
+nesting depth, not push/pop: `enter` at depth d and `leave(d)` drop every entry at d and
+deeper, so an entry whose `leave` was skipped (its coroutine died with an error while a nested
+one was registered, or the leave itself ran out of memory) is dropped by the next enter or
+leave at its depth or below, or at the end of the cell, and until then its thread is held.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class StopSwitch:
         self._main = main_state
         self._hookf = hook_function
         # the lua_State of the coroutine registered at depth i + 1 (0: none); the sandbox
-        # holds each of these threads in its `running` table for as long as it is here
+        # holds each of these threads in its `held` list for as long as it is here
         self._threads: list[int] = []
         self._armed = False
         self._count = 0

@@ -263,11 +263,25 @@ local function needs_care(fmt, args)
   return false
 end
 
-function string.format(fmt, ...)
-  local args = t_pack(...)
-  if type(fmt) ~= "string" or not needs_care(fmt, args) then
-    return c_call("format", s_format, fmt, t_unpack(args, 1, args.n))
+-- true when no argument has an identity (a few arguments are looked at without a table)
+local function plain_args(...)
+  local n = select("#", ...)
+  if n > 8 then return not needs_care("", t_pack(...)) end
+  for i = 1, n do
+    if IDENTITY[type((select(i, ...)))] then return false end
   end
+  return true
+end
+
+function string.format(fmt, ...)
+  if type(fmt) ~= "string" or (not s_find(fmt, "p", 1, true) and plain_args(...)) then
+    -- nothing to hide, and no user code runs (no __tostring): on an error, run it again
+    -- through c_call for the message at the cell's line
+    local ok, text = pcall(s_format, fmt, ...)
+    if ok then return text end
+    return c_call("format", s_format, fmt, ...)
+  end
+  local args = t_pack(...)
   local pieces, from, pos, arg = {}, 1, 1, 0
   while true do
     local at = s_find(fmt, "%", pos, true)
@@ -371,17 +385,20 @@ env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difft
 -- tells the host while it runs, so a stop reaches the thread that is actually running.
 --
 -- The host's stop switch calls lua_sethook on each registered thread, so a registered thread
--- must be alive: `running[d]` holds the coroutine registered at depth d (a strong reference)
--- from before host_enter until after host_leave has returned; nothing else ever clears it.
--- The leave is a to-be-closed guard, so it runs however the resume ends (an error packing the
--- results, a memory error, a stop). A guard that never runs (its coroutine died with an
--- error around a nested resume) or fails (no memory for the call) leaves its entry behind,
--- still held, until the next leave below it or the end of the cell drops it; serial numbers
--- keep a stale guard (run later by coroutine.close of that dead coroutine) from dropping
--- anyone else's entry.
+-- must be alive. The host registers a coroutine at its nesting depth d (1: resumed by the main
+-- thread) and drops everything at d and deeper when it enters or leaves depth d. Here `held`
+-- mirrors what the host has: each entry holds the coroutine itself (a strong reference), is
+-- added before the host hears of it and removed only after the host has let it go. The leave
+-- is a to-be-closed guard, so it runs however the resume ends (an error packing the results,
+-- a memory error, a stop). A guard that never runs (its coroutine died with an error around a
+-- nested resume) or fails (no memory left for the call) leaves its entry behind, still held,
+-- until the next enter or leave at its depth or below, or the end of the cell. A leftover
+-- guard that coroutine.close of a dead coroutine runs later does nothing unless its entry is
+-- still there and no thread deeper than it is active (it must never drop the close's own
+-- registration).
 env.coroutine = copy(coroutine)
 local thread_ptr = setmetatable({}, { __mode = "k" })
-local running, serial_at, running_top, last_serial = {}, {}, 0, 0
+local held_co, held_depth, held_serial, held_n, last_serial = {}, {}, {}, 0, 0
 
 local function create(f)
   local co = co_create(f)
@@ -390,28 +407,67 @@ local function create(f)
   return co
 end
 
+-- Forget the entries at `depth` and deeper (but the one numbered `keep`), as the host just
+-- did. Only moves and clears existing slots: it cannot run out of memory.
+local function drop_from(depth, keep)
+  local n = 0
+  for i = 1, held_n do
+    if held_depth[i] < depth or held_serial[i] == keep then
+      n = n + 1
+      held_co[n], held_depth[n], held_serial[n] = held_co[i], held_depth[i], held_serial[i]
+    end
+  end
+  for i = n + 1, held_n do
+    held_co[i], held_depth[i], held_serial[i] = nil, nil, nil
+  end
+  held_n = n
+end
+
+-- The depth of the running thread: 0 for the main thread, else its entry's (an unknown one,
+-- which cannot happen, counts as the deepest, so entering below it drops nothing).
+local function running_depth()
+  local me, main = co_running()
+  if main then return 0 end
+  local deepest = 0
+  for i = held_n, 1, -1 do
+    if rawequal(held_co[i], me) then return held_depth[i] end
+    if held_depth[i] > deepest then deepest = held_depth[i] end
+  end
+  return deepest
+end
+
+local function is_live_guard(serial, depth)
+  local found = false
+  for i = 1, held_n do
+    if held_serial[i] == serial then
+      found = true
+    elseif held_depth[i] > depth then
+      local status = co_status(held_co[i])
+      if status == "running" or status == "normal" then return false end
+    end
+  end
+  return found
+end
+
 local LEAVE = {
   __close = function(guard)
     local depth = guard[1]
-    if serial_at[depth] ~= guard[2] then return end
+    if not is_live_guard(guard[2], depth) then return end
     host_leave(depth)
-    -- only now that the host has let go may the references go
-    for i = running_top, depth, -1 do
-      running[i], serial_at[i] = nil, nil
-    end
-    running_top = depth - 1
+    drop_from(depth)
   end,
   __metatable = false,
 }
 
--- Record `co` as the thread about to run; the guard returned must be a <close> variable.
+-- Register `co` (about to run) with the host; returns the guard, which must be <close>.
 local function enter_thread(co, ptr)
-  local depth = running_top + 1
+  local depth = running_depth() + 1
   last_serial = last_serial + 1
-  local guard = setmetatable({ depth, last_serial }, LEAVE)
-  running[depth] = co
-  serial_at[depth] = last_serial
-  running_top = depth
+  local serial = last_serial
+  local guard = setmetatable({ depth, serial }, LEAVE)
+  local n = held_n + 1
+  held_co[n], held_depth[n], held_serial[n] = co, depth, serial
+  held_n = n
   return guard
 end
 
@@ -420,6 +476,7 @@ local function resume(co, ...)
   if ptr == nil then return co_resume(co, ...) end
   local guard <close> = enter_thread(co, ptr)
   host_enter(ptr, guard[1])
+  drop_from(guard[1], guard[2])
   return co_resume(co, ...)
 end
 
@@ -430,13 +487,14 @@ local function close(co)
   if ptr == nil then return co_close(co) end
   local guard <close> = enter_thread(co, ptr)
   host_enter(ptr, guard[1])
+  drop_from(guard[1], guard[2])
   return co_close(co)
 end
 
 -- Between cells no thread is registered with the host (it lets go when the cell ends): drop
 -- the references that guards which never ran left behind.
 local function forget_threads()
-  running, serial_at, running_top = {}, {}, 0
+  held_co, held_depth, held_serial, held_n = {}, {}, {}, 0
 end
 
 env.coroutine.create = create

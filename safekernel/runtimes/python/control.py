@@ -1,0 +1,142 @@
+"""The guest's control frames, read as hostile input.
+
+The driver inside the guest writes each control message as one fd 2 write: MAGIC, a 4-byte
+length, then JSON. A cell shares the driver's interpreter, so it can write such frames too (or
+anything else): every frame is size-capped, parsed with a bounded JSON decoder and checked
+against the schema below, and a write that is not exactly one well-formed frame is shown as the
+cell's stderr text, never acted on. Invalid UTF-8 is replaced, never an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from typing import Any
+
+from safekernel.limits import DISPLAY_BYTES
+
+MAGIC = b"\x00SKC"
+_HEADER = struct.Struct(">I")
+#: the largest control frame: one display at its cap, base64 and JSON overhead included
+MAX_FRAME = DISPLAY_BYTES * 2
+#: text fields are cut to these lengths (the kernel caps them again)
+MAX_NAME = 200
+MAX_TEXT = 1024 * 1024
+MAX_TRACEBACK_LINES = 200
+BINARY_MIME = frozenset({"image/png", "image/jpeg"})
+_DROPPED = "safekernel: a malformed control frame from the guest was dropped\n"
+
+
+class ControlError(ValueError):
+    """A frame that does not follow the schema."""
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    """A host -> guest request: a 4-byte length, then JSON."""
+    body = json.dumps(message).encode("utf-8")
+    return _HEADER.pack(len(body)) + body
+
+
+class ControlParser:
+    """Turns the guest's fd 2 writes into messages (dicts) and stderr text (str)."""
+
+    def feed(self, data: bytes) -> list[str | dict[str, Any]]:
+        if not data.startswith(MAGIC):
+            return [data.decode("utf-8", errors="replace")]
+        if len(data) < len(MAGIC) + _HEADER.size:
+            return [_DROPPED]
+        (length,) = _HEADER.unpack_from(data, len(MAGIC))
+        body = data[len(MAGIC) + _HEADER.size :]
+        if length != len(body) or length > MAX_FRAME:
+            return [_DROPPED]
+        try:
+            return [validate(json.loads(body.decode("utf-8", errors="replace")))]
+        except (ValueError, RecursionError):
+            return [_DROPPED]
+
+
+def _text(value: Any, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise ControlError("a text field is not a string")
+    return value[:limit]
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ControlError("a flag is not a boolean")
+    return value
+
+
+def _bundle(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ControlError("a MIME bundle is not a mapping")
+    bundle: dict[str, Any] = {}
+    for mime, content in value.items():
+        if not isinstance(content, str) or len(mime) > MAX_NAME:
+            raise ControlError("a MIME bundle entry is not text")
+        if mime in BINARY_MIME:
+            try:
+                bundle[mime] = base64.b64decode(content, validate=True)
+            except (binascii.Error, ValueError):
+                raise ControlError(f"{mime} is not base64") from None
+        else:
+            bundle[mime] = content
+    return bundle
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ControlError("metadata is not a mapping")
+    return value
+
+
+def validate(message: Any) -> dict[str, Any]:
+    """The message with only its schema's fields, each of the right type."""
+    if not isinstance(message, dict):
+        raise ControlError("a frame is not a mapping")
+    kind = message.get("t")
+    if kind in ("ready", "idle"):
+        return {"t": kind}
+    if kind == "stream":
+        return {"t": kind, "text": _text(message.get("text"))}
+    if kind == "input":
+        return {
+            "t": kind,
+            "prompt": _text(message.get("prompt"), 10_000),
+            "password": _flag(message.get("password")),
+        }
+    if kind == "display":
+        ident = message.get("id")
+        return {
+            "t": kind,
+            "data": _bundle(message.get("data")),
+            "metadata": _metadata(message.get("metadata")),
+            "id": None if ident is None else _text(ident, MAX_NAME),
+            "update": _flag(message.get("update")),
+        }
+    if kind == "clear":
+        return {"t": kind, "wait": _flag(message.get("wait"))}
+    if kind == "result":
+        return {
+            "t": kind,
+            "data": _bundle(message.get("data")),
+            "metadata": _metadata(message.get("metadata")),
+        }
+    if kind == "error":
+        traceback = message.get("traceback")
+        if not isinstance(traceback, list):
+            raise ControlError("a traceback is not a list")
+        return {
+            "t": kind,
+            "ename": _text(message.get("ename"), MAX_NAME),
+            "evalue": _text(message.get("evalue")),
+            "traceback": [_text(line, 10_000) for line in traceback[:MAX_TRACEBACK_LINES]],
+        }
+    if kind == "reply":
+        content = message.get("content")
+        if not isinstance(content, dict):
+            raise ControlError("a reply is not a mapping")
+        return {"t": kind, "content": content}
+    raise ControlError(f"unknown control message {str(kind)[:50]!r}")

@@ -1,0 +1,627 @@
+# The driver: Python that runs INSIDE the WebAssembly guest (CPython 3.12 for WASI), never in
+# the host. The host reads this file as text and passes it to the guest as `python -c`.
+#
+# It keeps one namespace across cells and talks to the host over two channels:
+#   fd 0  requests from the host (execute / complete / inspect / is_complete, input replies)
+#   fd 2  control frames to the host: MAGIC + 4-byte length + JSON (display, result, error...)
+#   fd 1  the cell's stdout, plain bytes
+# A cell runs in this same interpreter, so it can write anything on any of them: the host
+# treats every byte as hostile and checks it, and nothing here is a security boundary.
+import ast
+import base64
+import builtins
+import codeop
+import contextlib
+import inspect as _inspect
+import io
+import json
+import keyword
+import linecache
+import os
+import reprlib
+import signal
+import struct
+import sys
+import traceback
+import types
+
+MAGIC = b"\x00SKC"
+MAX_TEXT = 256 * 1024
+_header = struct.Struct(">I")
+
+
+def _send(message):
+    body = json.dumps(message, ensure_ascii=False, default=str).encode("utf-8", "replace")
+    os.write(2, MAGIC + _header.pack(len(body)) + body)
+
+
+def _read_exactly(size):
+    data = b""
+    while len(data) < size:
+        chunk = os.read(0, size - len(data))
+        if not chunk:
+            raise SystemExit(0)
+        data += chunk
+    return data
+
+
+def _receive():
+    (size,) = _header.unpack(_read_exactly(4))
+    return json.loads(_read_exactly(size).decode("utf-8", "replace"))
+
+
+class _Stream(io.TextIOBase):
+    """sys.stdout writes fd 1 at once; sys.stderr goes out as stream frames on fd 2."""
+
+    def __init__(self, name):
+        self._name = name
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            if self._name == "stdout":
+                os.write(1, text.encode("utf-8", "backslashreplace"))
+            else:
+                _send({"t": "stream", "name": "stderr", "text": text})
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+class _Stdin(io.TextIOBase):
+    def readable(self):
+        return True
+
+    def readline(self, size=-1):
+        return _input("") + "\n"
+
+
+class TimeLimitExceeded(Exception):
+    """Raised in a cell that ran past its time limit."""
+
+
+class OutputLimitExceeded(Exception):
+    """Raised in a cell that printed more than its output limit."""
+
+
+def _time_limit(signum, frame):
+    raise TimeLimitExceeded("time limit exceeded")
+
+
+def _output_limit(signum, frame):
+    raise OutputLimitExceeded("output limit exceeded")
+
+
+def _input(prompt="", password=False):
+    sys.stdout.flush()
+    _send({"t": "input", "prompt": str(prompt), "password": bool(password)})
+    reply = _receive()
+    if reply.get("op") != "input_reply":
+        raise KeyboardInterrupt("input was interrupted")
+    if reply.get("error") is not None:
+        raise EOFError(str(reply["error"]))
+    return str(reply.get("value", ""))
+
+
+def input(prompt=""):
+    return _input(prompt)
+
+
+# -- rich output ---------------------------------------------------------------------------
+_REPRS = (
+    ("text/html", "_repr_html_"),
+    ("text/markdown", "_repr_markdown_"),
+    ("image/svg+xml", "_repr_svg_"),
+    ("image/png", "_repr_png_"),
+    ("image/jpeg", "_repr_jpeg_"),
+    ("text/latex", "_repr_latex_"),
+    ("application/json", "_repr_json_"),
+)
+_BINARY = ("image/png", "image/jpeg")
+_short_repr = reprlib.Repr()
+_short_repr.maxstring = 200
+_short_repr.maxother = 200
+
+
+def _plain(obj):
+    try:
+        text = repr(obj)
+    except Exception as exc:
+        text = f"<repr failed: {type(exc).__name__}>"
+    if not isinstance(text, str):
+        text = object.__repr__(obj)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + f"... ({len(text) - MAX_TEXT} more characters cut)"
+    return text
+
+
+def _encode(mime, value):
+    if mime in _BINARY:
+        if isinstance(value, str):
+            value = value.encode("latin-1", "replace")
+        if not isinstance(value, (bytes, bytearray)):
+            return None
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if mime == "application/json":
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, default=str)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def format_bundle(obj):
+    """(data, metadata) the way IPython's display formatter builds them from `_repr_*_`."""
+    data, metadata = {}, {}
+    bundle_method = getattr(type(obj), "_repr_mimebundle_", None)
+    if bundle_method is not None:
+        try:
+            got = obj._repr_mimebundle_()
+            if isinstance(got, tuple):
+                got, metadata = got[0], dict(got[1] or {})
+            for mime, value in dict(got or {}).items():
+                encoded = _encode(str(mime), value)
+                if encoded is not None:
+                    data[str(mime)] = encoded
+        except Exception:
+            data = {}
+    for mime, name in _REPRS:
+        if mime in data:
+            continue
+        method = getattr(type(obj), name, None)
+        if method is None:
+            continue
+        try:
+            value = getattr(obj, name)()
+        except Exception:
+            continue
+        if isinstance(value, tuple) and len(value) == 2:
+            value, extra = value
+            if isinstance(extra, dict):
+                metadata[mime] = extra
+        if value is None:
+            continue
+        encoded = _encode(mime, value)
+        if encoded is not None:
+            data[mime] = encoded
+    data.setdefault("text/plain", _plain(obj))
+    return data, metadata
+
+
+class DisplayHandle:
+    def __init__(self, display_id):
+        self.display_id = display_id
+
+    def display(self, obj, **kwargs):
+        display(obj, display_id=self.display_id, **kwargs)
+
+    def update(self, obj, **kwargs):
+        update_display(obj, display_id=self.display_id, **kwargs)
+
+    def __repr__(self):
+        return f"<DisplayHandle display_id={self.display_id}>"
+
+
+_display_counter = [0]
+
+
+def display(*objs, display_id=None, update=False, clear=False, raw=False, metadata=None):
+    """Show objects as rich output, like IPython.display.display."""
+    if display_id is True:
+        _display_counter[0] += 1
+        display_id = f"safekernel-{_display_counter[0]}"
+    if clear:
+        clear_output(wait=True)
+    for obj in objs:
+        sys.stdout.flush()
+        if raw and isinstance(obj, dict):
+            data, meta = dict(obj), {}
+        else:
+            data, meta = format_bundle(obj)
+        if metadata:
+            meta.update(metadata)
+        _send(
+            {
+                "t": "display",
+                "data": data,
+                "metadata": meta,
+                "id": None if display_id is None else str(display_id),
+                "update": bool(update),
+            }
+        )
+    if display_id is not None and not update:
+        return DisplayHandle(display_id)
+    return None
+
+
+def update_display(obj, *, display_id, **kwargs):
+    kwargs.pop("update", None)
+    display(obj, display_id=display_id, update=True, **kwargs)
+
+
+def clear_output(wait=False):
+    sys.stdout.flush()
+    _send({"t": "clear", "wait": bool(wait)})
+
+
+class _Shown:
+    _mime = "text/plain"
+
+    def __init__(self, data=None, url=None, filename=None, metadata=None, **kwargs):
+        if data is None and (url or filename):
+            raise ValueError("the sandbox has no files or network: pass the data itself")
+        self.data = data
+        self.metadata = dict(metadata or {})
+
+    def _payload(self):
+        return self.data
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {self._mime: self._payload()}, ({self._mime: self.metadata} if self.metadata else {})
+
+    def __repr__(self):
+        return f"<{type(self).__name__} object>"
+
+
+class HTML(_Shown):
+    _mime = "text/html"
+
+
+class Markdown(_Shown):
+    _mime = "text/markdown"
+
+
+class SVG(_Shown):
+    _mime = "image/svg+xml"
+
+
+class Latex(_Shown):
+    _mime = "text/latex"
+
+
+class Math(_Shown):
+    _mime = "text/latex"
+
+    def _payload(self):
+        text = str(self.data).strip().strip("$")
+        return f"$\\displaystyle {text}$"
+
+
+class JSON(_Shown):
+    _mime = "application/json"
+
+    def _payload(self):
+        return self.data if isinstance(self.data, str) else json.dumps(self.data, default=str)
+
+
+class Image(_Shown):
+    def __init__(  # noqa: PLR0917 -- IPython.display.Image's own signature
+        self,
+        data=None,
+        url=None,
+        filename=None,
+        format="png",
+        width=None,
+        height=None,
+        metadata=None,
+        **kwargs,
+    ):
+        super().__init__(data, url, filename, metadata)
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("Image needs the image's bytes")
+        fmt = str(format).lower()
+        self._mime = "image/jpeg" if fmt in ("jpg", "jpeg") else "image/png"
+        for key, value in (("width", width), ("height", height)):
+            if isinstance(value, int):
+                self.metadata[key] = value
+
+
+class Pretty(_Shown):
+    def _payload(self):
+        return str(self.data)
+
+
+def _install_ipython_shim():
+    display_module = types.ModuleType("IPython.display")
+    for name in (
+        "display",
+        "update_display",
+        "clear_output",
+        "DisplayHandle",
+        "HTML",
+        "Markdown",
+        "SVG",
+        "Latex",
+        "Math",
+        "JSON",
+        "Image",
+        "Pretty",
+    ):
+        setattr(display_module, name, globals()[name])
+    package = types.ModuleType("IPython")
+    package.__path__ = []
+    package.display = display_module
+    sys.modules["IPython"] = package
+    sys.modules["IPython.display"] = display_module
+
+
+# -- cells -----------------------------------------------------------------------------------
+# cells see a __main__ of their own (their namespace), as in IPython, not the driver's module
+_user_module = types.ModuleType("__main__")
+namespace = _user_module.__dict__
+namespace["__builtins__"] = builtins
+_cell_count = [0]
+
+
+def _cell_name():
+    _cell_count[0] += 1
+    return f"<cell-{_cell_count[0]}>"
+
+
+def _register_source(filename, code):
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+
+
+def _cell_traceback(exc):
+    """The exception with the cell's own frames only (never the driver's)."""
+    if isinstance(exc, SyntaxError) and exc.filename and str(exc.filename).startswith("<cell-"):
+        lines = traceback.format_exception_only(type(exc), exc)
+    else:
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if str(f.filename).startswith("<cell-")
+        ]
+        lines = []
+        if frames:
+            lines.append("Traceback (most recent call last):\n")
+            lines.extend(traceback.format_list(frames))
+        lines.extend(traceback.format_exception_only(type(exc), exc))
+    return [line.rstrip("\n") for line in "".join(lines).split("\n") if line]
+
+
+def _error(exc):
+    try:
+        evalue = str(exc)
+    except Exception:
+        evalue = "<str() of the exception failed>"
+    _send(
+        {
+            "t": "error",
+            "ename": type(exc).__name__,
+            "evalue": evalue[:MAX_TEXT],
+            "traceback": _cell_traceback(exc),
+        }
+    )
+
+
+def execute(code):
+    filename = _cell_name()
+    _register_source(filename, code)
+    tree = ast.parse(code, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    exec(compile(tree, filename, "exec"), namespace)
+    if last is not None:
+        value = eval(compile(last, filename, "eval"), namespace)
+        _restore_builtins()
+        if value is not None:
+            namespace["_"] = value
+            data, metadata = format_bundle(value)
+            sys.stdout.flush()
+            _send({"t": "result", "data": data, "metadata": metadata})
+
+
+#: the builtins as the interpreter started, restored after every cell (see _restore_builtins)
+_BUILTINS = {}
+
+
+def _restore_builtins():
+    """Put back any original builtin a cell replaced or deleted (names it added stay): the
+    stdlib code the driver relies on (json, traceback) looks its builtins up there."""
+    current = vars(builtins)
+    for name, value in _BUILTINS.items():
+        if current.get(name, _restore_builtins) is not value:
+            current[name] = value
+
+
+def _run_cell(code):
+    try:
+        execute(code)
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            _send(
+                {
+                    "t": "error",
+                    "ename": "SystemExit",
+                    "evalue": "SystemExit does not end the sandboxed kernel",
+                    "traceback": [],
+                }
+            )
+        else:
+            _restore_builtins()
+            _error(exc)
+        exc = None
+    finally:
+        _restore_builtins()
+
+
+# -- editor requests -------------------------------------------------------------------------
+def _token_before(code, pos):
+    start = pos
+    while start > 0 and (code[start - 1].isalnum() or code[start - 1] in "_."):
+        start -= 1
+    return code[start:pos], start
+
+
+def _names(text):
+    """Completions of a name or a dotted attribute, the way rlcompleter finds them (this guest
+    has no rlcompleter): attributes are looked up with getattr, nothing is evaluated."""
+    if "." not in text:
+        pool = list(keyword.kwlist) + list(namespace) + dir(builtins)
+        return sorted(
+            {
+                n
+                for n in pool
+                if (n.startswith(text) and not n.startswith("__"))
+                or (text.startswith("_") and n.startswith(text))
+            }
+        )
+    head, _, tail = text.rpartition(".")
+    try:
+        obj = _resolve(head)
+    except Exception:
+        return []
+    try:
+        attributes = dir(obj)
+    except Exception:
+        return []
+    hidden = "" if tail.startswith("_") else "_"
+    return sorted(
+        f"{head}.{n}"
+        for n in attributes
+        if isinstance(n, str) and n.startswith(tail) and not (hidden and n.startswith(hidden))
+    )
+
+
+def complete(code, pos):
+    text, start = _token_before(code, pos)
+    matches = _names(text)[:500] if text else []
+    return {
+        "matches": matches,
+        "cursor_start": start,
+        "cursor_end": pos,
+        "metadata": {},
+        "status": "ok",
+    }
+
+
+def _resolve(name):
+    parts = name.split(".")
+    if parts[0] in namespace:
+        obj = namespace[parts[0]]
+    elif hasattr(builtins, parts[0]):
+        obj = getattr(builtins, parts[0])
+    else:
+        raise LookupError(name)
+    for part in parts[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def inspect(code, pos, detail):
+    start = pos
+    while start > 0 and (code[start - 1].isalnum() or code[start - 1] in "_."):
+        start -= 1
+    end = pos
+    while end < len(code) and (code[end].isalnum() or code[end] == "_"):
+        end += 1
+    name = code[start:end].strip(".")
+    try:
+        obj = _resolve(name)
+    except Exception:
+        return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+    lines = [f"Type:      {type(obj).__name__}"]
+    with contextlib.suppress(TypeError, ValueError):
+        lines.append(f"Signature: {name}{_inspect.signature(obj)}")
+    if not callable(obj) or isinstance(obj, type):
+        lines.append(f"Value:     {_short_repr.repr(obj)}")
+    doc = _inspect.getdoc(obj)
+    if doc:
+        lines.append("Docstring:")
+        lines.append(doc[:20_000])
+    return {"status": "ok", "found": True, "data": {"text/plain": "\n".join(lines)}, "metadata": {}}
+
+
+def is_complete(code):
+    try:
+        compiled = codeop.compile_command(code, "<cell>", "exec")
+    except (SyntaxError, ValueError, OverflowError):
+        return {"status": "invalid", "indent": ""}
+    if compiled is None:
+        last = code.rstrip("\n").split("\n")[-1]
+        indent = last[: len(last) - len(last.lstrip())]
+        if last.rstrip().endswith(":"):
+            indent += "    "
+        return {"status": "incomplete", "indent": indent}
+    return {"status": "complete", "indent": ""}
+
+
+def _answer(request):
+    op = request.get("op")
+    try:
+        if op == "complete":
+            content = complete(str(request["code"]), int(request["pos"]))
+        elif op == "inspect":
+            content = inspect(str(request["code"]), int(request["pos"]), int(request["detail"]))
+        else:
+            content = is_complete(str(request["code"]))
+    except BaseException as exc:
+        content = {
+            "status": "error",
+            "ename": type(exc).__name__,
+            "evalue": str(exc)[:1000],
+            "traceback": [],
+        }
+    _send({"t": "reply", "content": content})
+
+
+def _setup():
+    sys.stdout = sys.__stdout__ = _Stream("stdout")
+    sys.stderr = sys.__stderr__ = _Stream("stderr")
+    sys.stdin = sys.__stdin__ = _Stdin()
+    builtins.input = input
+    builtins.display = display
+    _install_ipython_shim()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGALRM, _time_limit)
+    signal.signal(signal.SIGUSR1, _output_limit)
+    sys.setrecursionlimit(800)
+
+
+def _next_request():
+    # "idle" tells the host that the next fd 0 read is the driver's own: the host answers any
+    # other read (a cell's os.read(0)) with end of file, so a cell cannot swallow a request
+    _send({"t": "idle"})
+    return _receive()
+
+
+def main():
+    _setup()
+    _BUILTINS.update(vars(builtins))
+    # the driver keeps its own copy of the builtins it uses: a cell that replaces
+    # builtins.len or builtins.repr changes its own world, not the driver's
+    driver = globals()
+    for name, value in vars(builtins).items():
+        if not name.startswith("__"):
+            driver.setdefault(name, value)
+    sys.modules["__main__"] = _user_module
+    while True:
+        try:
+            request = _next_request()
+            op = request.get("op")
+            if op == "execute":
+                _run_cell(str(request.get("code", "")))
+            elif op in ("complete", "inspect", "is_complete"):
+                _answer(request)
+        except SystemExit:
+            raise
+        except BaseException:
+            pass
+
+
+main()

@@ -1,0 +1,5 @@
+# attack: unbounded recursion
+# expect: error RecursionError /recursion/
+def f():
+    return f()
+f()

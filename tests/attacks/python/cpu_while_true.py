@@ -1,0 +1,5 @@
+# attack: the plain endless loop
+# expect: error TimeLimitExceeded /time limit exceeded.*kept/
+# magic: timeout 1
+while True:
+    pass

@@ -1,0 +1,4 @@
+# attack: list the root directory
+# expect: ok
+import os
+sorted(os.listdir('/'))

@@ -1,0 +1,3 @@
+# attack: import ctypes
+# expect: error ModuleNotFoundError /ctypes/
+import ctypes

@@ -1,0 +1,3 @@
+# attack: import _testbuffer
+# expect: error ModuleNotFoundError /_testbuffer/
+import _testbuffer

@@ -1,0 +1,3 @@
+# attack: import _testcapi (memory corruption helpers)
+# expect: error ModuleNotFoundError /_testcapi/
+import _testcapi

@@ -1,0 +1,3 @@
+# attack: import _testinternalcapi
+# expect: error ModuleNotFoundError /_testinternalcapi/
+import _testinternalcapi

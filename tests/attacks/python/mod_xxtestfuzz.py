@@ -1,0 +1,3 @@
+# attack: import _xxtestfuzz
+# expect: error ModuleNotFoundError /_xxtestfuzz/
+import _xxtestfuzz

@@ -1,0 +1,4 @@
+# attack: create a socket
+# expect: error OSError /Not supported|not supported/
+import socket
+socket.socket()

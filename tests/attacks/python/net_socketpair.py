@@ -1,0 +1,4 @@
+# attack: make a socket pair
+# expect: error OSError /.*/
+import socket
+socket.socketpair()

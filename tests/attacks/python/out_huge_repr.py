@@ -1,0 +1,3 @@
+# attack: a result whose repr is enormous
+# expect: ok
+'z' * 5_000_000

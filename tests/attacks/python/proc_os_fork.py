@@ -1,0 +1,4 @@
+# attack: fork the worker
+# expect: error AttributeError /fork/
+import os
+os.fork()

@@ -1,0 +1,4 @@
+# attack: open a pipe to a shell
+# expect: error OSError /.*/
+import os
+os.popen('id').read()

@@ -1,0 +1,4 @@
+# attack: run a shell command
+# expect: error AttributeError /system/
+import os
+os.system('id')

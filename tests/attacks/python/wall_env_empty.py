@@ -1,0 +1,4 @@
+# attack: read the host's environment
+# expect: value {}
+import os
+dict(os.environ)

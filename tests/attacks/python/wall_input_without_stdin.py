@@ -1,0 +1,3 @@
+# attack: input() when the frontend sends none
+# expect: error EOFError /does not accept input/
+input('? ')
