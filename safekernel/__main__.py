@@ -50,9 +50,26 @@ def _launched_by_jupyter(argv: list[str]) -> bool:
     return any(arg in ("-f", "--f") or arg.startswith(("-f=", "--f=")) for arg in argv)
 
 
+CONSOLE_USAGE = """usage: safekernel COMMAND ...
+
+commands:
+  grade    run notebooks or directories of submissions headless, with a summary of every
+           cell's verdict (safekernel grade --help)
+  install  install the kernelspec (safekernel install --help)
+"""
+
+
 def console() -> None:
-    """The `safekernel` console script."""
-    sys.exit(main(sys.argv[1:]))
+    """The `safekernel` console script: its subcommands (the kernel itself is started by
+    Jupyter through `python -m safekernel -f ...`)."""
+    argv = sys.argv[1:]
+    if argv[:1] in (["grade"], ["install"]):
+        sys.exit(main(argv))
+    if argv[:1] in (["-h"], ["--help"]):
+        print(CONSOLE_USAGE, end="")
+        sys.exit(0)
+    print(CONSOLE_USAGE, end="", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

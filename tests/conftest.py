@@ -21,18 +21,41 @@ from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
 KERNEL_NAME = "safe"
+#: the runtimes a test module runs against when it sets `RUNTIMES = BOTH_RUNTIMES` (its
+#: `kernel`, `fresh_kernel` and `runtime` fixtures are then parametrized over them)
+BOTH_RUNTIMES = ("lua", "wasm")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prefix = tmp_path_factory.mktemp("jupyter-prefix")
-    subprocess.run(
-        [sys.executable, "-m", "safekernel", "install", "--prefix", str(prefix)],
-        check=True,
-        capture_output=True,
-    )
+    # the kernel passes this on to its zygote, which runs without HOME: under a HOME that is
+    # not the account's own (the unprivileged CI run), both must use the same guest cache
+    home = os.environ.get("HOME")
+    if home and "SAFEKERNEL_CACHE_DIR" not in os.environ and "XDG_CACHE_HOME" not in os.environ:
+        os.environ["SAFEKERNEL_CACHE_DIR"] = os.path.join(home, ".cache", "safekernel")
+    for runtime in ("lua", "wasm"):
+        # the wasm install also builds its guest into the machine's cache (once per machine)
+        command = [sys.executable, "-m", "safekernel", "install", "--prefix", str(prefix)]
+        subprocess.run(
+            [*command, "--runtime", runtime],
+            check=True,
+            capture_output=True,
+        )
     os.environ["JUPYTER_PATH"] = str(prefix / "share" / "jupyter")
     return prefix
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    runtimes = getattr(metafunc.module, "RUNTIMES", None)
+    if runtimes and "runtime" in metafunc.fixturenames:
+        metafunc.parametrize("runtime", runtimes, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def runtime(request: pytest.FixtureRequest) -> str:
+    """The runtime this test's kernels run ("lua" unless the module sets RUNTIMES)."""
+    return str(getattr(request, "param", "lua"))
 
 
 @dataclass
@@ -125,7 +148,9 @@ class Kernel:
             self.km.shutdown_kernel(now=False)
 
 
-def start_kernel(*options: str) -> Kernel:
+def start_kernel(*options: str, runtime: str = "lua") -> Kernel:
+    if runtime != "lua":
+        options = (f"--SafeKernel.runtime={runtime}", *options)
     km, kc = start_new_kernel(kernel_name=KERNEL_NAME, extra_arguments=list(options))
     return Kernel(km, kc)
 
@@ -137,9 +162,9 @@ def wait_gone(processes: list[psutil.Process], timeout: float = 10) -> list[psut
 
 
 @pytest.fixture(scope="module")
-def kernel() -> Iterator[Kernel]:
+def kernel(runtime: str) -> Iterator[Kernel]:
     """One kernel shared by a module's tests (state carries over: use distinct names)."""
-    k = start_kernel()
+    k = start_kernel(runtime=runtime)
     yield k
     procs = k.tree()
     k.shutdown()
@@ -147,8 +172,8 @@ def kernel() -> Iterator[Kernel]:
 
 
 @pytest.fixture
-def fresh_kernel() -> Iterator[Kernel]:
-    k = start_kernel()
+def fresh_kernel(runtime: str) -> Iterator[Kernel]:
+    k = start_kernel(runtime=runtime)
     yield k
     procs = k.tree()
     k.shutdown()

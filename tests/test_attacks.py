@@ -37,7 +37,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import CellRun, Kernel, start_kernel, wait_gone
+from tests.conftest import BOTH_RUNTIMES, CellRun, Kernel, start_kernel, wait_gone
+
+#: every attack runs against both runtimes: the wasm guest runs the same Lua sandbox code
+RUNTIMES = BOTH_RUNTIMES
 
 ATTACKS = Path(__file__).parent / "attacks"
 SENTINEL_VALUE = "1234"
@@ -178,7 +181,7 @@ def make_data_dir(root: Path, sentinel: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[Host]:
+def host(runtime: str) -> Iterator[Host]:
     root = Path(tempfile.mkdtemp(prefix="safekernel-attacks-"))
     root.chmod(0o777)
     sentinel = root / "sentinel.txt"
@@ -189,7 +192,9 @@ def host() -> Iterator[Host]:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
     kernel = start_kernel(
-        "--SafeKernel.require_all_layers=True", f"--SafeKernel.data_dir={data_dir}"
+        "--SafeKernel.require_all_layers=True",
+        f"--SafeKernel.data_dir={data_dir}",
+        runtime=runtime,
     )
     try:
         assert kernel.run("return 1").result == "1"

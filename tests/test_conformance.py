@@ -27,6 +27,7 @@ class SafeKernelConformance(jupyter_kernel_test.KernelTests):
     incomplete_code_samples = ["function f()", "if x then", "t = {"]
     invalid_code_samples = ["x = )", "end end"]
     code_inspect_sample = "string.format"
+    code_page_something = "string.format?"
     code_display_data = [
         {"code": 'display.html("<b>hi</b>")', "mime": "text/html"},
         {"code": 'display.markdown("# hi")', "mime": "text/markdown"},
@@ -34,3 +35,9 @@ class SafeKernelConformance(jupyter_kernel_test.KernelTests):
         {"code": "display(plot.line({1, 2, 3}))", "mime": "image/svg+xml"},
     ]
     code_clear_output = "clear_output()"
+
+
+class SafeWasmConformance(SafeKernelConformance):
+    """The same samples against the `safe-wasm` kernelspec (Lua in the WebAssembly guest)."""
+
+    kernel_name = "safe-wasm"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pexpect
 import psutil
@@ -13,10 +14,10 @@ from tests.conftest import wait_gone
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def spawn_console() -> pexpect.spawn:
+def spawn_console(*options: str) -> pexpect.spawn:
     return pexpect.spawn(
         "jupyter",
-        ["console", "--kernel", "safe", "--ZMQTerminalInteractiveShell.colors=NoColor"],
+        ["console", "--kernel", "safe", "--ZMQTerminalInteractiveShell.colors=NoColor", *options],
         encoding="utf-8",
         timeout=60,
         env={**os.environ, "TERM": "dumb"},
@@ -69,3 +70,49 @@ def test_console_runs_cells_and_exits_cleanly() -> None:
     child.expect(pexpect.EOF)
     child.close()
     assert wait_gone(ours) == []
+
+
+def test_console_tab_completion_and_ctrl_c_keep_the_session() -> None:
+    """Tab completes a name the session defined; Ctrl-C ends a runaway loop (the console sends
+    the kernel an interrupt) and the variables defined before it are still there."""
+    child = spawn_console()
+    try:
+        read_until_prompt(child, 1)
+        child.sendline("kept_total = 0 for i = 1, 4 do kept_total = kept_total + i end")
+        read_until_prompt(child, 2)
+
+        child.send("kept_to\t")
+        child.sendline("")  # runs what Tab made of the line: nil (no output) had it not completed
+        assert "Out[2]: 10" in read_until_prompt(child, 3)
+
+        child.sendline("print('loop started') while true do kept_total = kept_total + 0 end")
+        # the output proves the cell runs and the console is waiting on it (not editing a line,
+        # where Ctrl-C would only clear the input)
+        child.expect("\nloop started")
+        child.sendintr()
+        out = read_until_prompt(child, 4)
+        assert "KeyboardInterrupt" in out, out
+        assert "time limit" not in out
+
+        child.sendline("kept_total * 2")
+        assert "Out[4]: 20" in read_until_prompt(child, 5)
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+
+
+def test_console_over_ipc_transport(tmp_path: Path) -> None:
+    """The README's IPC command: the channels are Unix sockets at the given path."""
+    sockets = tmp_path / "sock"
+    sockets.mkdir(mode=0o700)
+    child = spawn_console("--transport=ipc", f"--ip={sockets / 'k'}")
+    try:
+        read_until_prompt(child, 1)
+        assert sorted(p.name for p in sockets.iterdir()) == [f"k-{n}" for n in range(1, 6)]
+        child.sendline("6 * 7")
+        assert "Out[1]: 42" in read_until_prompt(child, 2)
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Kernel
+from tests.conftest import BOTH_RUNTIMES, Kernel
+
+#: run against the lua and the wasm runtime (the same Lua code behind both)
+RUNTIMES = BOTH_RUNTIMES
 
 
 def reply(kernel: Kernel, msg_id: str) -> dict[str, Any]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Kernel
+from tests.conftest import BOTH_RUNTIMES, Kernel
+
+#: run against the lua and the wasm runtime (the same Lua code behind both)
+RUNTIMES = BOTH_RUNTIMES
 
 
 def test_globals_persist_between_cells(kernel: Kernel) -> None:

@@ -166,3 +166,7 @@ def test_the_console_script_is_installed() -> None:
     )
     assert done.returncode == 0
     assert "--isolation" in done.stdout
+    # without a command it says what the commands are (and starts no kernel)
+    bare = subprocess.run([script], capture_output=True, text=True, timeout=60, check=False)
+    assert bare.returncode == 2
+    assert "grade" in bare.stderr

@@ -6,7 +6,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import Kernel
+from tests.conftest import BOTH_RUNTIMES, Kernel
+
+#: run against the lua and the wasm runtime (the same Lua code behind both)
+RUNTIMES = BOTH_RUNTIMES
 
 
 def answering(kernel: Kernel, *answers: str, delay: float = 0.0) -> Callable[[Any], None]:

@@ -18,7 +18,10 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import start_new_kernel
 
-from tests.conftest import KERNEL_NAME, CellRun, Kernel, wait_gone
+from tests.conftest import BOTH_RUNTIMES, KERNEL_NAME, CellRun, Kernel, wait_gone
+
+#: run against the lua and the wasm runtime (the same Lua code behind both)
+RUNTIMES = BOTH_RUNTIMES
 
 STUCK_IN_C = "string.rep('a', 3e6):find('.-.-.-.-b')"
 

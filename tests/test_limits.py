@@ -12,13 +12,16 @@ import psutil
 import pytest
 
 from safekernel.worker.loop import fail_closed
-from tests.conftest import Kernel, start_kernel, wait_gone
+from tests.conftest import BOTH_RUNTIMES, Kernel, start_kernel, wait_gone
+
+#: run against the lua and the wasm runtime (the same Lua code behind both)
+RUNTIMES = BOTH_RUNTIMES
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def small_kernel() -> Iterator[Kernel]:
+def small_kernel(runtime: str) -> Iterator[Kernel]:
     """A kernel whose limits come from its options, not from magics."""
     k = start_kernel(
         "--SafeKernel.memory_limit=64M",
@@ -26,6 +29,7 @@ def small_kernel() -> Iterator[Kernel]:
         "--SafeKernel.output_limit=64K",
         "--SafeKernel.timeout=5",
         "--SafeKernel.max_message_size=128K",
+        runtime=runtime,
     )
     yield k
     procs = k.tree()
@@ -123,8 +127,8 @@ def test_output_limit_option_cuts_and_stops_the_cell(small_kernel: Kernel) -> No
     assert small_kernel.run("out_kept").result == "1"
 
 
-def test_output_limit_default_is_one_megabyte() -> None:
-    k = start_kernel()
+def test_output_limit_default_is_one_megabyte(runtime: str) -> None:
+    k = start_kernel(runtime=runtime)
     try:
         run = k.run("while true do print(('z'):rep(999)) end")
         assert run.error is not None
@@ -180,10 +184,10 @@ def test_time_limit_option_soft_then_hard(small_kernel: Kernel) -> None:
     assert small_kernel.run("time_kept").result == "nil"
 
 
-def test_worker_killed_mid_cell_is_replaced_at_once() -> None:
+def test_worker_killed_mid_cell_is_replaced_at_once(runtime: str) -> None:
     """A hard failure from outside (the OOM killer, a seccomp kill): the cell fails at once
     with a plain message, not at its time limit, and the next cell runs in a fresh worker."""
-    k = start_kernel("--SafeKernel.timeout=60")
+    k = start_kernel("--SafeKernel.timeout=60", runtime=runtime)
     try:
         k.run("crash_lost = 1")
         msg_id = k.kc.execute("while true do end")

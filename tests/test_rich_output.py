@@ -8,8 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import Kernel
+from tests.conftest import BOTH_RUNTIMES, Kernel
 from tests.lua_bytes import JPEG_2X2, lua_literal, png
+
+#: run against the lua and the wasm runtime (the same Lua code behind both)
+RUNTIMES = BOTH_RUNTIMES
 
 
 def only_display(code: str, kernel: Kernel, msg_type: str = "display_data") -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import zmq
 from ipykernel.displayhook import ZMQDisplayHook
+from ipykernel.iostream import IOPubThread
 from ipykernel.kernelapp import IPKernelApp
 from traitlets import Type, Unicode
 
@@ -40,7 +41,19 @@ class SafeKernelApp(IPKernelApp):
         # the IOPub thread's inproc pipes (which then queue rather than block the main thread)
         context.setsockopt(zmq.SNDHWM, 0)
         try:
-            super().init_iopub(context)
+            # ipykernel's own init_iopub, but with pipe=False: the pipe is a PULL socket on
+            # 127.0.0.1 for output from forks of this process, which never run code here (the
+            # workers are forks of a separate zygote and write to their own channel). It was
+            # the kernel's one TCP listener under the IPC transport, and it has no Curve keys.
+            self.iopub_socket = context.socket(zmq.XPUB)
+            self.iopub_socket.linger = 1000
+            self._apply_curve_server_options(self.iopub_socket)
+            self.iopub_port = self._bind_socket(self.iopub_socket, self.iopub_port)
+            self.log.debug("iopub PUB Channel on port: %i", self.iopub_port)
+            self.configure_tornado_logger()
+            self.iopub_thread = IOPubThread(self.iopub_socket, pipe=False, session=self.session)
+            self.iopub_thread.start()
+            self.iopub_socket = self.iopub_thread.background_socket
         finally:
             context.sockopts.pop(zmq.SNDHWM, None)
 

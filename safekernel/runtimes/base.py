@@ -10,6 +10,7 @@ import abc
 from typing import Any
 
 from safekernel.limits import Limits, StopKind
+from safekernel.wire.confinement import LayerStatus
 from safekernel.wire.events import CellError, CellOutcome, EventSink, MimeBundle
 
 __all__ = ["CellError", "CellOutcome", "EventSink", "MimeBundle", "Runtime"]
@@ -28,6 +29,11 @@ class Runtime(abc.ABC):
     def after_fork(self, seed: bytes) -> None:  # noqa: B027 -- optional hook, no-op by default
         """Make a state inherited from the zygote's template this worker's own; called once in
         the worker, before any request. `seed` is 16 random bytes drawn for this worker."""
+
+    def walls(self) -> list[LayerStatus]:
+        """Walls the runtime itself puts around a cell, reported (and shown by %sandbox)
+        before the OS layers; none by default."""
+        return []
 
     @abc.abstractmethod
     def interrupt(self, reason: StopKind) -> None:

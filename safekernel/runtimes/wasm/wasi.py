@@ -16,7 +16,7 @@ writable directory (e.g. /tmp); sleeping (poll_oneoff on clocks), which returns 
 
 Safety rules, applied in every function:
 - Every pointer and length the guest passes is checked against its linear memory before any
-  read or write (`_Memory`); out of range is EFAULT, never a host exception.
+  read or write (`GuestMemory`); out of range is EFAULT, never a host exception.
 - A Python exception escaping a host function would trap the guest with a host traceback: each
   function runs under `_guarded`, which turns `_Errno` into its errno and any other failure into
   EIO. The one deliberate trap is `GuestExit` (proc_exit): the runtime treats it as a lost worker.
@@ -106,7 +106,7 @@ class WasiConfig:
     random: Callable[[int], bytes] = os.urandom
 
 
-class _Memory:
+class GuestMemory:
     """The guest's linear memory during one host call, with every access bounds-checked.
 
     The view is taken afresh in each call: memory.grow may move the memory between calls.
@@ -209,24 +209,24 @@ class WasiHost:
         self.fds = {ROOT_FD: _Open("/", True)}
 
     # -- args, environment, clocks, random, exit ------------------------------------------
-    def _wasi_args_sizes_get(self, mem: _Memory, argc: int, size: int) -> int:
+    def _wasi_args_sizes_get(self, mem: GuestMemory, argc: int, size: int) -> int:
         mem.put(argc, "<I", _encode_list(self.config.args)[0])
         mem.put(size, "<I", _encode_list(self.config.args)[1])
         return SUCCESS
 
-    def _wasi_args_get(self, mem: _Memory, argv: int, buf: int) -> int:
+    def _wasi_args_get(self, mem: GuestMemory, argv: int, buf: int) -> int:
         return self._put_list(mem, self.config.args, argv, buf)
 
-    def _wasi_environ_sizes_get(self, mem: _Memory, count: int, size: int) -> int:
+    def _wasi_environ_sizes_get(self, mem: GuestMemory, count: int, size: int) -> int:
         mem.put(count, "<I", _encode_list(self.config.environ)[0])
         mem.put(size, "<I", _encode_list(self.config.environ)[1])
         return SUCCESS
 
-    def _wasi_environ_get(self, mem: _Memory, env: int, buf: int) -> int:
+    def _wasi_environ_get(self, mem: GuestMemory, env: int, buf: int) -> int:
         return self._put_list(mem, self.config.environ, env, buf)
 
     @staticmethod
-    def _put_list(mem: _Memory, items: list[bytes], pointers: int, buf: int) -> int:
+    def _put_list(mem: GuestMemory, items: list[bytes], pointers: int, buf: int) -> int:
         offset = buf & 0xFFFFFFFF
         for i, item in enumerate(items):
             mem.put(pointers + 4 * i, "<I", offset)
@@ -234,13 +234,13 @@ class WasiHost:
             offset += len(item) + 1
         return SUCCESS
 
-    def _wasi_clock_res_get(self, mem: _Memory, clock: int, out: int) -> int:
+    def _wasi_clock_res_get(self, mem: GuestMemory, clock: int, out: int) -> int:
         if clock not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS, CLOCK_THREAD):
             return EINVAL
         mem.put(out, "<Q", 1000)
         return SUCCESS
 
-    def _wasi_clock_time_get(self, mem: _Memory, clock: int, precision: int, out: int) -> int:
+    def _wasi_clock_time_get(self, mem: GuestMemory, clock: int, precision: int, out: int) -> int:
         # what os.time, os.clock and their kin need; the monotonic clock counts from the
         # instance's start, so it tells the guest nothing about the host's uptime
         if clock == CLOCK_REALTIME:
@@ -254,20 +254,22 @@ class WasiHost:
         mem.put(out, "<Q", now)
         return SUCCESS
 
-    def _wasi_random_get(self, mem: _Memory, buf: int, length: int) -> int:
+    def _wasi_random_get(self, mem: GuestMemory, buf: int, length: int) -> int:
         length &= 0xFFFFFFFF
         mem.read(buf, length)  # bounds check first: no random bytes drawn for a bad pointer
         for start in range(0, length, MAX_IO):
             mem.write(buf + start, self.config.random(min(MAX_IO, length - start)))
         return SUCCESS
 
-    def _wasi_proc_exit(self, mem: _Memory, code: int) -> int:
+    def _wasi_proc_exit(self, mem: GuestMemory, code: int) -> int:
         raise GuestExit(code)
 
-    def _wasi_sched_yield(self, mem: _Memory) -> int:
+    def _wasi_sched_yield(self, mem: GuestMemory) -> int:
         return SUCCESS
 
-    def _wasi_poll_oneoff(self, mem: _Memory, subs: int, events: int, count: int, out: int) -> int:
+    def _wasi_poll_oneoff(
+        self, mem: GuestMemory, subs: int, events: int, count: int, out: int
+    ) -> int:
         """Clock subscriptions sleep (in slices, returning early on a stop); fd subscriptions
         are ready at once (a read then blocks in the stdin callback)."""
         count &= 0xFFFFFFFF
@@ -322,7 +324,7 @@ class WasiHost:
             raise _Errno(EBADF)
         return entry
 
-    def _wasi_fd_write(self, mem: _Memory, fd: int, iovs: int, count: int, out: int) -> int:
+    def _wasi_fd_write(self, mem: GuestMemory, fd: int, iovs: int, count: int, out: int) -> int:
         data = b"".join(mem.read(p, n) for p, n in mem.iovecs(iovs, count))
         if fd in (1, 2):
             (self.config.stdout if fd == 1 else self.config.stderr)(data)
@@ -346,7 +348,7 @@ class WasiHost:
         mem.put(out, "<I", len(data))
         return SUCCESS
 
-    def _wasi_fd_read(self, mem: _Memory, fd: int, iovs: int, count: int, out: int) -> int:
+    def _wasi_fd_read(self, mem: GuestMemory, fd: int, iovs: int, count: int, out: int) -> int:
         vectors = mem.iovecs(iovs, count)
         for p, n in vectors:
             mem.read(p, n)  # every buffer is checked before anything is consumed
@@ -369,7 +371,7 @@ class WasiHost:
         mem.put(out, "<I", len(data))
         return SUCCESS
 
-    def _wasi_fd_close(self, mem: _Memory, fd: int) -> int:
+    def _wasi_fd_close(self, mem: GuestMemory, fd: int) -> int:
         if fd in (0, 1, 2):
             return SUCCESS
         if fd == ROOT_FD or fd not in self.fds:
@@ -377,7 +379,7 @@ class WasiHost:
         del self.fds[fd]
         return SUCCESS
 
-    def _wasi_fd_seek(self, mem: _Memory, fd: int, offset: int, whence: int, out: int) -> int:
+    def _wasi_fd_seek(self, mem: GuestMemory, fd: int, offset: int, whence: int, out: int) -> int:
         if fd in (0, 1, 2):
             return ESPIPE
         entry = self._open(fd)
@@ -390,13 +392,13 @@ class WasiHost:
         mem.put(out, "<Q", entry.pos)
         return SUCCESS
 
-    def _wasi_fd_tell(self, mem: _Memory, fd: int, out: int) -> int:
+    def _wasi_fd_tell(self, mem: GuestMemory, fd: int, out: int) -> int:
         if fd in (0, 1, 2):
             return ESPIPE
         mem.put(out, "<Q", self._open(fd).pos)
         return SUCCESS
 
-    def _wasi_fd_fdstat_get(self, mem: _Memory, fd: int, out: int) -> int:
+    def _wasi_fd_fdstat_get(self, mem: GuestMemory, fd: int, out: int) -> int:
         if fd in (0, 1, 2):
             kind, flags = FT_CHAR, FDFLAG_APPEND if fd else 0
         else:
@@ -406,19 +408,19 @@ class WasiHost:
         mem.write(out, struct.pack("<BxHxxxxQQ", kind, flags, ALL_RIGHTS, ALL_RIGHTS))
         return SUCCESS
 
-    def _wasi_fd_fdstat_set_flags(self, mem: _Memory, fd: int, flags: int) -> int:
+    def _wasi_fd_fdstat_set_flags(self, mem: GuestMemory, fd: int, flags: int) -> int:
         if fd in (0, 1, 2):
             return SUCCESS
         self._open(fd).append = bool(flags & FDFLAG_APPEND)
         return SUCCESS
 
-    def _wasi_fd_filestat_get(self, mem: _Memory, fd: int, out: int) -> int:
+    def _wasi_fd_filestat_get(self, mem: GuestMemory, fd: int, out: int) -> int:
         if fd in (0, 1, 2):
             return self._put_stat(mem, out, FT_CHAR, 0, fd + 1)
         entry = self._open(fd)
         return self._put_stat(mem, out, FT_DIR if entry.is_dir else FT_REG, len(entry.data), 0)
 
-    def _wasi_fd_filestat_set_size(self, mem: _Memory, fd: int, size: int) -> int:
+    def _wasi_fd_filestat_set_size(self, mem: GuestMemory, fd: int, size: int) -> int:
         entry = self._open(fd)
         if not entry.writable or not isinstance(entry.data, bytearray):
             return EBADF
@@ -430,13 +432,13 @@ class WasiHost:
         entry.data.extend(bytes(size - len(entry.data)))
         return SUCCESS
 
-    def _wasi_fd_prestat_get(self, mem: _Memory, fd: int, out: int) -> int:
+    def _wasi_fd_prestat_get(self, mem: GuestMemory, fd: int, out: int) -> int:
         if fd != ROOT_FD:
             return EBADF
         mem.put(out, "<BxxxI", 0, 1)
         return SUCCESS
 
-    def _wasi_fd_prestat_dir_name(self, mem: _Memory, fd: int, buf: int, length: int) -> int:
+    def _wasi_fd_prestat_dir_name(self, mem: GuestMemory, fd: int, buf: int, length: int) -> int:
         if fd != ROOT_FD:
             return EBADF
         if length & 0xFFFFFFFF < 1:
@@ -444,18 +446,20 @@ class WasiHost:
         mem.write(buf, b"/")
         return SUCCESS
 
-    def _wasi_fd_sync(self, mem: _Memory, fd: int) -> int:
+    def _wasi_fd_sync(self, mem: GuestMemory, fd: int) -> int:
         self._open(fd)
         return SUCCESS
 
     _wasi_fd_datasync = _wasi_fd_sync
 
-    def _wasi_fd_advise(self, mem: _Memory, fd: int, offset: int, length: int, advice: int) -> int:
+    def _wasi_fd_advise(
+        self, mem: GuestMemory, fd: int, offset: int, length: int, advice: int
+    ) -> int:
         self._open(fd)
         return SUCCESS
 
     def _wasi_fd_readdir(
-        self, mem: _Memory, fd: int, buf: int, length: int, cookie: int, out: int
+        self, mem: GuestMemory, fd: int, buf: int, length: int, cookie: int, out: int
     ) -> int:
         entry = self._open(fd)
         if not entry.is_dir:
@@ -491,7 +495,7 @@ class WasiHost:
         return [(".", True), ("..", True), *sorted(names.items())]
 
     # -- paths ----------------------------------------------------------------------------
-    def _path(self, mem: _Memory, fd: int, ptr: int, length: int) -> str:
+    def _path(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> str:
         base = self._open(fd)
         if not base.is_dir:
             raise _Errno(ENOTDIR)
@@ -513,13 +517,13 @@ class WasiHost:
         if not self._in_tmp(path) or path == self.tmp:
             raise _Errno(EROFS if not self._in_tmp(path) else EPERM)
 
-    def _put_stat(self, mem: _Memory, out: int, kind: int, size: int, ino: int) -> int:
+    def _put_stat(self, mem: GuestMemory, out: int, kind: int, size: int, ino: int) -> int:
         mem.write(out, struct.pack("<QQBxxxxxxxQQQQQ", 0, ino, kind, 1, size, 0, 0, 0))
         return SUCCESS
 
     def _wasi_path_open(
         self,
-        mem: _Memory,
+        mem: GuestMemory,
         fd: int,
         dirflags: int,
         ptr: int,
@@ -566,7 +570,7 @@ class WasiHost:
         return SUCCESS
 
     def _wasi_path_filestat_get(
-        self, mem: _Memory, fd: int, flags: int, ptr: int, length: int, out: int
+        self, mem: GuestMemory, fd: int, flags: int, ptr: int, length: int, out: int
     ) -> int:
         path = self._path(mem, fd, ptr, length)
         if path in self.dirs:
@@ -575,7 +579,7 @@ class WasiHost:
             return self._put_stat(mem, out, FT_REG, len(self.files[path]), 0)
         return ENOENT
 
-    def _wasi_path_create_directory(self, mem: _Memory, fd: int, ptr: int, length: int) -> int:
+    def _wasi_path_create_directory(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> int:
         path = self._path(mem, fd, ptr, length)
         if path in self.dirs or path in self.files:
             return EEXIST
@@ -585,7 +589,7 @@ class WasiHost:
         self.dirs.add(path)
         return SUCCESS
 
-    def _wasi_path_unlink_file(self, mem: _Memory, fd: int, ptr: int, length: int) -> int:
+    def _wasi_path_unlink_file(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> int:
         path = self._path(mem, fd, ptr, length)
         if path in self.dirs:
             return EISDIR
@@ -595,7 +599,7 @@ class WasiHost:
         del self.files[path]
         return SUCCESS
 
-    def _wasi_path_remove_directory(self, mem: _Memory, fd: int, ptr: int, length: int) -> int:
+    def _wasi_path_remove_directory(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> int:
         path = self._path(mem, fd, ptr, length)
         if path not in self.dirs:
             return ENOTDIR if path in self.files else ENOENT
@@ -606,7 +610,7 @@ class WasiHost:
         return SUCCESS
 
     def _wasi_path_rename(
-        self, mem: _Memory, fd: int, old: int, old_len: int, new_fd: int, new: int, new_len: int
+        self, mem: GuestMemory, fd: int, old: int, old_len: int, new_fd: int, new: int, new_len: int
     ) -> int:
         source = self._path(mem, fd, old, old_len)
         target = self._path(mem, new_fd, new, new_len)
@@ -620,7 +624,7 @@ class WasiHost:
         return SUCCESS
 
 
-def _enosys(mem: _Memory, *args: Any) -> int:
+def _enosys(mem: GuestMemory, *args: Any) -> int:
     return ENOSYS
 
 
@@ -630,7 +634,7 @@ def _guarded(name: str, method: Callable[..., int], results: int) -> Callable[..
 
     def call(caller: wasmtime.Caller, *args: int) -> int | None:
         try:
-            errno = method(_Memory(caller), *args)
+            errno = method(GuestMemory(caller), *args)
             return errno if results else None
         except _Errno as exc:
             return exc.code

@@ -19,7 +19,7 @@ return {
   ["select"] = "select(n, ...) -> ...\nThe arguments from the n-th on; select(\"#\", ...) is how many there are (nils included).",
   ["setmetatable"] = "setmetatable(t, mt) -> t\nGives table t the metatable mt (nil removes it): __index, __tostring, __add, __html, ... (__gc is not allowed in the sandbox).",
   ["tonumber"] = "tonumber(v [, base]) -> number or nil\nConverts a string (or number) to a number; nil when it is not one. base 2..36 reads an integer in that base.",
-  ["tostring"] = "tostring(v) -> string\nv as text (calls __tostring when v's metatable has one).",
+  ["tostring"] = "tostring(v) -> string\nv as text (calls __tostring when v's metatable has one); a table, function or thread shows a stable id, e.g. table: 0x00000007, never its address.",
   ["type"] = "type(v) -> string\n\"nil\", \"boolean\", \"number\", \"string\", \"table\", \"function\", \"thread\" or \"userdata\".",
   ["xpcall"] = "xpcall(f, handler, ...) -> true, results... | false, handler(error)\nLike pcall, but a failure is passed to handler first (e.g. to add a traceback).",
   ["collectgarbage"] = "collectgarbage(\"count\") -> number\nThe memory the cell's Lua state uses, in KB. Other options are not available in the sandbox.",
