@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from time import perf_counter
-from typing import Any
+from typing import IO, Any
 
 import psutil
 import zmq.asyncio
@@ -183,6 +183,9 @@ class RunningKernel:
         self.ready_at = 0.0
         """When the first kernel_info_reply arrived."""
         self.kernel_info: dict[str, Any] = {}
+        self._log: IO[bytes] | None = None
+        self._replaced: list[psutil.Process] = []
+        """Processes of the kernels a restart replaced: they must be gone at shutdown too."""
 
     @property
     def client(self) -> AsyncKernelClient:
@@ -198,9 +201,10 @@ class RunningKernel:
 
     async def start(self, timeout: float = START_TIMEOUT_S) -> None:
         self.launched_at = perf_counter()
-        with self._log_path.open("wb") as log:
-            # The kernel's own stdout/stderr go to a log, shown when it fails to start.
-            await self.manager.start_kernel(stdout=log, stderr=log, cwd=str(REPO_ROOT))
+        # The kernel's own stdout/stderr go to a log, shown when it fails to start; open while
+        # the kernel lives, since restart_kernel() launches again with the same arguments.
+        self._log = self._log_path.open("wb")
+        await self.manager.start_kernel(stdout=self._log, stderr=self._log, cwd=str(REPO_ROOT))
         pid = getattr(self.manager.provisioner, "pid", None)
         if pid is None:
             raise KernelStartError(f"{self.description.name}: the provisioner reports no pid")
@@ -310,6 +314,26 @@ class RunningKernel:
             elif kind == "stream" and content.get("name") == "stdout":
                 stdout_chars += len(content.get("text", ""))
 
+    async def restart(self) -> float:
+        """jupyter_client's restart_kernel, then a new client (a provisioner may hand over a
+        kernel on other ports with another key); returns when the restart was requested."""
+        requested = perf_counter()
+        if self._process is not None:
+            self._replaced += kernel_processes(self._process)
+        if self._client is not None:
+            self._client.stop_channels()
+        await self.manager.restart_kernel()
+        pid = getattr(self.manager.provisioner, "pid", None)
+        if pid is None:
+            raise KernelStartError(f"{self.description.name}: the provisioner reports no pid")
+        self._process = psutil.Process(pid)
+        self._workspace.reaper.watch(self._process)
+        self._client = self.manager.client()
+        self._client.start_channels()
+        self.ready_at = 0.0
+        await self._wait_for_kernel_info(START_TIMEOUT_S)
+        return requested
+
     async def interrupt(self) -> None:
         await self.manager.interrupt_kernel()
 
@@ -331,6 +355,7 @@ class RunningKernel:
 
     async def _stop(self) -> None:
         before = kernel_processes(self._process) if self._process else []
+        before += [p for p in self._replaced if p.is_running()]
         if self._client is not None:
             self._client.stop_channels()
         if self.manager.has_kernel:
@@ -342,6 +367,8 @@ class RunningKernel:
             after = kernel_processes(self._process)
             killed = await stop_processes({p.pid: p for p in [*before, *after]}.values())
             self._workspace.leftovers += [f"{self.description.name}: {line}" for line in killed]
+        if self._log is not None:
+            self._log.close()
 
     def _log_tail(self) -> str:
         try:

@@ -4,6 +4,7 @@ kernels down, and returns its results with their targets."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
@@ -13,7 +14,17 @@ from benchmarks.client import CELL_TIMEOUT_S, BenchmarkError, CellError, Running
 from benchmarks.kernels import WALL_LIMIT_S, KernelDescription
 from benchmarks.processes import settled_processes, tree_memory
 from benchmarks.report import RowResult, Target
-from benchmarks.sampling import IPY, REFERENCE, SAFE, Bench, Sampler, Sides, samplers_for
+from benchmarks.sampling import (
+    BWRAP,
+    ILUA,
+    IPY,
+    REFERENCE,
+    SAFE,
+    Bench,
+    Sampler,
+    Sides,
+    samplers_for,
+)
 from benchmarks.stats import summarize
 
 try:
@@ -57,9 +68,37 @@ def _against_ipykernel(
         safekernel=summarize(sides.values(SAFE), higher_is_better=higher_is_better),
         baseline=summarize(sides.values(IPY), higher_is_better=higher_is_better),
         higher_is_better=higher_is_better,
-        errors=sides.errors,
+        errors={side: why for side, why in sides.errors.items() if side in (SAFE, IPY)},
         notes=notes or [],
     )
+
+
+def _against(
+    sides: Sides,
+    key: str,
+    title: str,
+    unit: str,
+    target: Target,
+    *,
+    baseline: str,
+    notes: list[str] | None = None,
+) -> RowResult:
+    """A row of safekernel's samples against `baseline`'s (a peer), from the same alternation."""
+    return RowResult(
+        key=key,
+        title=title,
+        unit=unit,
+        target=target,
+        baseline_name=baseline,
+        safekernel=summarize(sides.values(SAFE)),
+        baseline=summarize(sides.values(baseline)),
+        errors={side: why for side, why in sides.errors.items() if side in (SAFE, baseline)},
+        notes=notes or [],
+    )
+
+
+def _peer_kernels(bench: Bench, *sides: str) -> dict[str, KernelDescription]:
+    return {side: bench.kernels[side] for side in sides if side in bench.kernels}
 
 
 async def _trivial_ms(kernel: RunningKernel) -> float:
@@ -72,8 +111,8 @@ def _median(values: list[float]) -> str:
 
 
 async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE, IPY))
-    async with sides.running({IPY: bench.kernels[IPY], SAFE: bench.kernels[SAFE]}) as kernels:
+    sides = Sides(bench, (SAFE, IPY, ILUA))
+    async with sides.running(_peer_kernels(bench, IPY, SAFE, ILUA)) as kernels:
         trivial = samplers_for(kernels, _trivial_ms)
         await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
         await sides.interleave(bench.plan.p1_cells, trivial)
@@ -84,7 +123,15 @@ async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
             "trivial cell round trip",
             "ms",
             Target("≤ 0.8x ipykernel", max_ratio=0.8),
-        )
+        ),
+        _against(
+            sides,
+            "P1-ilua",
+            "trivial cell round trip vs ILua",
+            "ms",
+            Target("≤ 1.0x ILua", max_ratio=1.0),
+            baseline=ILUA,
+        ),
     ]
 
 
@@ -98,12 +145,13 @@ async def _cold_start_s(bench: Bench, side: str, ready_s: list[float]) -> float:
 
 
 async def p2_cold_start(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE, IPY))
-    ready: dict[str, list[float]] = {IPY: [], SAFE: []}
-    samplers = {side: partial(_cold_start_s, bench, side, ready[side]) for side in (IPY, SAFE)}
+    sides = Sides(bench, (SAFE, IPY, ILUA))
+    present = _peer_kernels(bench, IPY, SAFE, ILUA)
+    ready: dict[str, list[float]] = {side: [] for side in present}
+    samplers = {side: partial(_cold_start_s, bench, side, ready[side]) for side in present}
     await sides.interleave(bench.plan.p2_launches, samplers)
-    note = f"launch → kernel_info reply, median s: ipykernel {_median(ready[IPY])}, "
-    note += f"safekernel {_median(ready[SAFE])}"
+    note = "launch → kernel_info reply, median s: "
+    note += ", ".join(f"{side} {_median(values)}" for side, values in ready.items())
     return [
         _against_ipykernel(
             sides,
@@ -112,7 +160,15 @@ async def p2_cold_start(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
             "s",
             Target("≤ 1.0x ipykernel", max_ratio=1.0),
             notes=[note],
-        )
+        ),
+        _against(
+            sides,
+            "P2-ilua",
+            "new kernel → first cell done vs ILua",
+            "s",
+            Target("≤ 1.0x ILua", max_ratio=1.0),
+            baseline=ILUA,
+        ),
     ]
 
 
@@ -154,10 +210,14 @@ async def p3_after_wall_kill(bench: Bench, earlier: Mapping[str, RowResult]) -> 
 
 
 async def p4_cell_isolation(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE,))
+    sides = Sides(bench, (SAFE, BWRAP))
     isolated = bench.kernels[SAFE].with_options("--SafeKernel.isolation=cell")
     async with sides.running({SAFE: isolated}) as kernels:
-        trivial = samplers_for(kernels, _trivial_ms)
+        trivial: dict[str, Sampler] = samplers_for(kernels, _trivial_ms)
+        try:
+            trivial[BWRAP] = _bwrap_sampler(bench.kernels[SAFE].snippets.trivial)
+        except Exception as exc:
+            sides.fail(BWRAP, exc)
         await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
         await sides.interleave(bench.plan.p4_cells, trivial)
     p1 = _safekernel_p1(earlier)
@@ -166,13 +226,79 @@ async def p4_cell_isolation(bench: Bench, earlier: Mapping[str, RowResult]) -> l
             key="P4",
             title="trivial cell, isolation=cell",
             unit="ms",
-            target=Target("≤ 2x safekernel P1", max_ratio=2.0),
+            target=Target("≤ 1.3x safekernel P1", max_ratio=1.3),
             baseline_name="safekernel P1",
             safekernel=summarize(sides.values(SAFE)),
             baseline=p1.safekernel if p1 else None,
-            errors=sides.errors,
-        )
+            errors={side: why for side, why in sides.errors.items() if side == SAFE},
+        ),
+        _against(
+            sides,
+            "P4-bwrap",
+            "isolation=cell round trip vs a bwrap sandbox per execution",
+            "ms",
+            Target("≤ 0.7x bwrap", max_ratio=0.7),
+            notes=["bwrap: " + " ".join(BWRAP_ARGV) + " lua5.4 -e CELL, spawn → exit"],
+            baseline=BWRAP,
+        ),
     ]
+
+
+# A fresh bubblewrap sandbox per execution: every namespace unshared, read-only /usr, a fresh
+# /proc and /dev, no environment, killed with its parent. No Jupyter round trip: the peer is the
+# sandbox's own cost, which a per-cell sandbox behind Jupyter must beat.
+BWRAP_ARGV = (
+    "bwrap",
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--clearenv",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--",
+)
+
+
+def _bwrap_sampler(code: str) -> Sampler:
+    missing = [name for name in ("bwrap", "lua5.4") if shutil.which(name) is None]
+    if missing:
+        raise BenchmarkError(
+            f"not installed: {', '.join(missing)} (Debian: apt-get install bubblewrap lua5.4)"
+        )
+
+    async def run() -> float:
+        start = perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            *BWRAP_ARGV,
+            "lua5.4",
+            "-e",
+            code,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await process.communicate()
+        elapsed = perf_counter() - start
+        if process.returncode != 0:
+            why = err.decode(errors="replace").strip()[-300:]
+            raise CellError(f"bwrap lua5.4 -e failed (exit {process.returncode}): {why}")
+        return elapsed * 1000
+
+    return run
 
 
 def _raw_lua_sampler(code: str) -> Sampler:
@@ -398,6 +524,87 @@ async def p9_many_kernels(bench: Bench, earlier: Mapping[str, RowResult]) -> lis
     ]
 
 
+async def _restart_s(kernel: RunningKernel) -> float:
+    requested = await kernel.restart()
+    first = await kernel.execute(kernel.description.snippets.trivial)
+    first.require_ok("first trivial cell after the restart")
+    return first.done_at - requested
+
+
+async def p10_restart(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY, ILUA))
+    async with sides.running(_peer_kernels(bench, IPY, SAFE, ILUA)) as kernels:
+        await sides.interleave(bench.plan.p10_restarts, samplers_for(kernels, _restart_s))
+    note = "restart_kernel() (shutdown_request, wait for exit, launch) → first trivial cell done"
+    return [
+        _against_ipykernel(
+            sides,
+            "P10",
+            "restart → first cell done",
+            "s",
+            Target("≤ 0.25 s", max_value=0.25),
+            notes=[note],
+        ),
+        _against(
+            sides,
+            "P10-ilua",
+            "restart → first cell done vs ILua",
+            "s",
+            Target("≤ 0.25 s", max_value=0.25),
+            baseline=ILUA,
+        ),
+    ]
+
+
+async def _many_pss_mb(bench: Bench, side: str, counts: list[int]) -> float:
+    """PSS of the whole process trees of `p12_kernels` kernels running at once, per kernel."""
+    kernels: list[RunningKernel] = []
+    description = bench.kernels[side]
+    try:
+        for _ in range(bench.plan.p12_kernels):
+            kernels.append(await bench.workspace.start(description, MANY_START_TIMEOUT_S))
+            await _trivial_ms(kernels[-1])
+        total = 0.0
+        processes = 0
+        for kernel in kernels:
+            memory = tree_memory(await settled_processes(kernel.process))
+            total += memory.pss
+            processes += memory.processes
+        counts.append(processes)
+        return total / len(kernels) / MB
+    finally:
+        await asyncio.gather(*(kernel.shutdown() for kernel in kernels), return_exceptions=True)
+
+
+async def p12_memory_many(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY, ILUA))
+    present = _peer_kernels(bench, IPY, SAFE, ILUA)
+    counts: dict[str, list[int]] = {side: [] for side in present}
+    samplers = {side: partial(_many_pss_mb, bench, side, counts[side]) for side in present}
+    await sides.interleave(1, samplers)
+    n = bench.plan.p12_kernels
+    note = f"{n} kernels of a side at once, each after one cell; processes in all trees: "
+    note += ", ".join(f"{side} {c}" for side, c in counts.items())
+    return [
+        _against_ipykernel(
+            sides,
+            "P12",
+            f"{n} kernels at once, PSS per kernel",
+            "MB",
+            Target("≤ 1.0x ipykernel", max_ratio=1.0),
+            notes=[note],
+        ),
+        _against(
+            sides,
+            "P12-ilua",
+            f"{n} kernels at once, PSS per kernel vs ILua",
+            "MB",
+            Target("≤ 1.0x ILua", max_ratio=1.0),
+            baseline=ILUA,
+        ),
+    ]
+
+
 Row = Callable[[Bench, Mapping[str, RowResult]], Awaitable[list[RowResult]]]
 
 ROWS: dict[str, Row] = {
@@ -410,6 +617,8 @@ ROWS: dict[str, Row] = {
     "P7": p7_interrupt,
     "P8": p8_memory,
     "P9": p9_many_kernels,
+    "P10": p10_restart,
+    "P12": p12_memory_many,
 }
 
 # P3 and P4 are judged against safekernel's P1 from the same run.

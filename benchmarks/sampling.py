@@ -14,6 +14,8 @@ from benchmarks.kernels import KernelDescription
 from benchmarks.plan import Plan
 
 IPY, SAFE, REFERENCE = "ipykernel", "safekernel", "reference"
+# Reference peers: reported as missing when not installed, never failing the run (README).
+ILUA, BWRAP = "ilua", "bwrap"
 UNAVAILABLE = "could not be started at the beginning of the run"
 
 Sampler = Callable[[], Awaitable[float]]
