@@ -29,6 +29,11 @@ BOTH_RUNTIMES = ("lua", "wasm")
 @pytest.fixture(scope="session", autouse=True)
 def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    # the kernel passes this on to its zygote, which runs without HOME: under a HOME that is
+    # not the account's own (the unprivileged CI run), both must use the same guest cache
+    home = os.environ.get("HOME")
+    if home and "SAFEKERNEL_CACHE_DIR" not in os.environ and "XDG_CACHE_HOME" not in os.environ:
+        os.environ["SAFEKERNEL_CACHE_DIR"] = os.path.join(home, ".cache", "safekernel")
     for runtime in ("lua", "wasm"):
         # the wasm install also builds its guest into the machine's cache (once per machine)
         command = [sys.executable, "-m", "safekernel", "install", "--prefix", str(prefix)]

@@ -35,3 +35,9 @@ class SafeKernelConformance(jupyter_kernel_test.KernelTests):
         {"code": "display(plot.line({1, 2, 3}))", "mime": "image/svg+xml"},
     ]
     code_clear_output = "clear_output()"
+
+
+class SafeWasmConformance(SafeKernelConformance):
+    """The same samples against the `safe-wasm` kernelspec (Lua in the WebAssembly guest)."""
+
+    kernel_name = "safe-wasm"

@@ -10,7 +10,7 @@ import abc
 from typing import Any
 
 from safekernel.limits import Limits, StopKind
-from safekernel.sandbox.report import LayerStatus
+from safekernel.wire.confinement import LayerStatus
 from safekernel.wire.events import CellError, CellOutcome, EventSink, MimeBundle
 
 __all__ = ["CellError", "CellOutcome", "EventSink", "MimeBundle", "Runtime"]

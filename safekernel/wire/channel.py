@@ -187,7 +187,7 @@ class BlockingChannel:
     """The worker's end: blocking reads and writes on an already-connected socket.
 
     Writes come from two threads (the cell thread and the output flusher), so the caller
-    serialises them; see worker.Outbox.
+    serialises them; see worker/loop.py's Outbox.
     """
 
     def __init__(self, sock: socket.socket, max_frame: int = DEFAULT_MAX_FRAME) -> None:

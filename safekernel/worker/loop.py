@@ -65,7 +65,8 @@ class Outbox:
                 if self._size >= MAX_BATCH:
                     self._flush_locked()
 
-    def send(self, message: Message) -> None:
+    def post(self, message: Message) -> None:
+        """Send `message` behind any batched stream text, so the kernel sees them in order."""
         with self._lock:
             self._flush_locked()
             self._channel.send(message)
@@ -143,7 +144,7 @@ class Sink(EventSink):
     def display(
         self, data: dict[str, Any], metadata: dict[str, Any], display_id: str | None, update: bool
     ) -> None:
-        self._outbox.send(
+        self._outbox.post(
             {
                 "type": "display",
                 "data": data,
@@ -154,14 +155,14 @@ class Sink(EventSink):
         )
 
     def clear_output(self, wait: bool) -> None:
-        self._outbox.send({"type": "clear_output", "wait": wait})
+        self._outbox.post({"type": "clear_output", "wait": wait})
 
     def input(self, prompt: str, password: bool) -> str:
         # waiting for the user's input does not count against the cell's time
         left = self._watchdog.pause()
         reply: Message = {}
         try:
-            self._outbox.send({"type": "input_request", "prompt": prompt, "password": password})
+            self._outbox.post({"type": "input_request", "prompt": prompt, "password": password})
             reply = self._inbox.get()
         finally:
             granted = reply.get("paused")
@@ -227,10 +228,10 @@ class Worker:
 
     def _send_outcome(self, cell_id: int, outcome: CellOutcome) -> None:
         if outcome.result is not None:
-            self.outbox.send({"type": "result", "data": outcome.result})
+            self.outbox.post({"type": "result", "data": outcome.result})
         if outcome.error is not None:
             error = outcome.error
-            self.outbox.send(
+            self.outbox.post(
                 {
                     "type": "error",
                     "ename": error.ename,
@@ -238,7 +239,7 @@ class Worker:
                     "traceback": error.traceback,
                 }
             )
-        self.outbox.send(
+        self.outbox.post(
             {
                 "type": "done",
                 "id": cell_id,
@@ -272,7 +273,7 @@ class Worker:
         matches = content.get("matches")
         if isinstance(matches, list):
             content["matches"] = matches[:MAX_MATCHES]
-        self.outbox.send({"type": "reply", "id": int(message["id"]), "content": content})
+        self.outbox.post({"type": "reply", "id": int(message["id"]), "content": content})
 
 
 def fail_closed(target: Callable[[], object]) -> Callable[[], None]:
@@ -328,13 +329,13 @@ def run_worker(
             # fail closed: no cell ever runs here; the kernel learns which layer and why
             report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
             if holder:
-                holder[0].outbox.send(report)
+                holder[0].outbox.post(report)
             else:
                 channel.send(report)
             os._exit(EXIT_LAYER_FAILED)
         worker = holder[0]
         runtime = worker.runtime
-        worker.outbox.send(
+        worker.outbox.post(
             {
                 "type": "ready",
                 "runtime": runtime.name,

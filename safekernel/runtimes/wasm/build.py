@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pwd
 import subprocess
 import sys
 import tempfile
@@ -65,11 +66,16 @@ class GuestBuildError(SafeKernelError):
 
 
 def cache_dir() -> Path:
-    """Where the built guest and its compiled code live (SAFEKERNEL_WASM_CACHE overrides)."""
-    override = os.environ.get("SAFEKERNEL_WASM_CACHE")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """Where the built guest and its compiled code live: $SAFEKERNEL_CACHE_DIR/wasm (an
+    operator's choice, passed on to the zygote), else the user's ~/.cache/safekernel/wasm."""
+    configured = os.environ.get("SAFEKERNEL_CACHE_DIR")
+    if configured:
+        return Path(configured) / "wasm"
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        # the zygote runs without HOME: the password database names the user's home
+        home = os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+        base = os.path.join(home, ".cache")
     return Path(base) / "safekernel" / "wasm"
 
 

@@ -66,7 +66,7 @@ from safekernel.runtimes.luaside import (
 )
 from safekernel.runtimes.wasm import build
 from safekernel.runtimes.wasm.wasi import GuestExit, GuestMemory, WasiConfig, WasiHost
-from safekernel.sandbox.report import LayerState, LayerStatus
+from safekernel.wire.confinement import LayerState, LayerStatus
 
 log = logging.getLogger("safekernel.wasm")
 
