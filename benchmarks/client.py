@@ -182,6 +182,8 @@ class RunningKernel:
         self.launched_at = 0.0
         self.ready_at = 0.0
         """When the first kernel_info_reply arrived."""
+        self.relaunched_at = 0.0
+        """When the last restart_kernel() returned (old kernel gone, new one launched)."""
         self.kernel_info: dict[str, Any] = {}
         self._log: IO[bytes] | None = None
         self._replaced: list[psutil.Process] = []
@@ -221,6 +223,9 @@ class RunningKernel:
             reply = await self._receive(self.client.shell_channel, "kernel_info_reply", wait=1.0)
             if reply is None:
                 continue
+            if not self._can_run_cells(reply):
+                await asyncio.sleep(0.01)
+                continue
             if not self.ready_at:
                 self.ready_at = perf_counter()
                 self.kernel_info = reply["content"]
@@ -233,6 +238,13 @@ class RunningKernel:
             f"{self.description.name} did not answer kernel_info within {timeout:.0f} s "
             f"({missing})" + self._log_tail()
         )
+
+    def _can_run_cells(self, reply: dict[str, Any]) -> bool:
+        not_ready = self.description.not_ready_version
+        if not_ready is None:
+            return True
+        version = reply["content"].get("language_info", {}).get("version")
+        return bool(version is not None and version != not_ready)
 
     async def _receive(
         self, channel: AsyncZMQSocketChannel, msg_type: str | None, wait: float
@@ -323,6 +335,7 @@ class RunningKernel:
         if self._client is not None:
             self._client.stop_channels()
         await self.manager.restart_kernel()
+        self.relaunched_at = perf_counter()
         pid = getattr(self.manager.provisioner, "pid", None)
         if pid is None:
             raise KernelStartError(f"{self.description.name}: the provisioner reports no pid")

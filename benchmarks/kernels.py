@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 
 # P3: the wall-clock limit, in seconds, that the killed cell sets with safekernel's `%timeout`.
@@ -68,6 +69,10 @@ class KernelDescription:
     """The interpreter that runs `module`: the harness's own (sys.executable, not "python"), or
     a peer's own virtual environment (ILua's dependencies stay out of the project's)."""
     connection_flag: str = "-f"
+    not_ready_version: str | None = None
+    """A kernel that answers kernel_info before it can run a cell says so with this
+    language_info.version (ILua: "n/a" until its Lua process is connected; a cell sent before
+    crashes it); the harness asks again until the version changes."""
     metadata: tuple[tuple[str, str], ...] = ()
     """Extra kernelspec metadata, e.g. safekernel's provisioner (P10/P11 with the provisioner)."""
 
@@ -163,6 +168,7 @@ ILUA = KernelDescription(
     interrupt_mode="message",
     python=ILUA_PYTHON,
     connection_flag="-c",
+    not_ready_version="n/a",
 )
 
 
@@ -177,4 +183,26 @@ def peer_missing(description: KernelDescription) -> str | None:
         )
     if shutil.which(LUA_INTERPRETER) is None:
         return f"ILua needs `{LUA_INTERPRETER}` on PATH (Debian: apt-get install lua5.4)"
+    return None
+
+
+# safekernel with its prestart provisioner (kernel/provisioner.py; `install --prestart`): the
+# harness's launches go through jupyter_client, which finds the provisioner by its entry point.
+PRESTART_PROVISIONER = "safekernel-prestart"
+SAFEKERNEL_PRESTART = replace(
+    SAFEKERNEL,
+    name="safekernel-prestart",
+    display_name="Lua (safekernel, prestart, benchmark)",
+    metadata=(("kernel_provisioner", PRESTART_PROVISIONER),),
+)
+
+
+def prestart_missing() -> str | None:
+    """Why the prestart provisioner cannot be used here, or None."""
+    group = metadata.entry_points(group="jupyter_client.kernel_provisioners")
+    if not any(ep.name == PRESTART_PROVISIONER for ep in group):
+        return (
+            f"the {PRESTART_PROVISIONER} provisioner is not registered: the installed metadata "
+            "predates its entry point (pip install -e . registers it)"
+        )
     return None

@@ -11,13 +11,19 @@ from functools import partial
 from time import perf_counter
 
 from benchmarks.client import CELL_TIMEOUT_S, BenchmarkError, CellError, RunningKernel
-from benchmarks.kernels import WALL_LIMIT_S, KernelDescription
+from benchmarks.kernels import (
+    SAFEKERNEL_PRESTART,
+    WALL_LIMIT_S,
+    KernelDescription,
+    prestart_missing,
+)
 from benchmarks.processes import settled_processes, tree_memory
 from benchmarks.report import RowResult, Target
 from benchmarks.sampling import (
     BWRAP,
     ILUA,
     IPY,
+    PRESTART,
     REFERENCE,
     SAFE,
     Bench,
@@ -25,7 +31,7 @@ from benchmarks.sampling import (
     Sides,
     samplers_for,
 )
-from benchmarks.stats import summarize
+from benchmarks.stats import Summary, summarize
 
 try:
     from lupa import lua54
@@ -46,6 +52,8 @@ INTERRUPT_REPLY_TIMEOUT_S = 15.0
 # P9: twenty kernels starting at once on two cores take a while.
 MANY_START_TIMEOUT_S = 180.0
 SPARE_USS_LIMIT_MB = 5.0
+# P10/P11 with the prestart provisioner: time for the spare to finish its imports and zygote.
+SPARE_SETTLE_S = 3.0
 
 
 def _against_ipykernel(
@@ -524,18 +532,59 @@ async def p9_many_kernels(bench: Bench, earlier: Mapping[str, RowResult]) -> lis
     ]
 
 
-async def _restart_s(kernel: RunningKernel) -> float:
+async def _restart_s(kernel: RunningKernel, phases: dict[str, list[float]] | None = None) -> float:
     requested = await kernel.restart()
     first = await kernel.execute(kernel.description.snippets.trivial)
     first.require_ok("first trivial cell after the restart")
+    if phases is not None:
+        phases.setdefault(kernel.description.name, []).append(kernel.relaunched_at - requested)
     return first.done_at - requested
 
 
+def _prestart(bench: Bench) -> KernelDescription:
+    return SAFEKERNEL_PRESTART.with_options(*bench.kernels[SAFE].options)
+
+
+async def _settled_restart_s(kernel: RunningKernel, phases: dict[str, list[float]]) -> float:
+    await asyncio.sleep(SPARE_SETTLE_S)
+    return await _restart_s(kernel, phases)
+
+
+async def _settled_new_kernel_s(bench: Bench, description: KernelDescription) -> float:
+    await asyncio.sleep(SPARE_SETTLE_S)
+    async with bench.workspace.kernel(description) as kernel:
+        first = await kernel.execute(description.snippets.trivial)
+        first.require_ok("first trivial cell")
+        return first.done_at - kernel.launched_at
+
+
 async def p10_restart(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE, IPY, ILUA))
-    async with sides.running(_peer_kernels(bench, IPY, SAFE, ILUA)) as kernels:
-        await sides.interleave(bench.plan.p10_restarts, samplers_for(kernels, _restart_s))
+    sides = Sides(bench, (SAFE, IPY, ILUA, PRESTART))
+    kernels_wanted = _peer_kernels(bench, IPY, SAFE, ILUA)
+    missing = prestart_missing()
+    if missing is None:
+        kernels_wanted[PRESTART] = _prestart(bench)
+    else:
+        sides.fail(PRESTART, BenchmarkError(missing))
+    phases: dict[str, list[float]] = {}
+    async with sides.running(kernels_wanted) as kernels:
+        samplers = samplers_for(kernels, partial(_restart_s, phases=phases))
+        if PRESTART in kernels:
+            samplers[PRESTART] = partial(_settled_restart_s, kernels[PRESTART], phases)
+        await sides.interleave(bench.plan.p10_restarts, samplers)
+    prestart = Sides(bench, (PRESTART,))
+    if missing is None:
+        new_kernel = {PRESTART: partial(_settled_new_kernel_s, bench, _prestart(bench))}
+        # the first launch finds no spare for its command line: it starts one (not measured)
+        await prestart.interleave(1, new_kernel, record=False)
+        await prestart.interleave(bench.plan.p2_launches, new_kernel)
+    else:
+        prestart.fail(PRESTART, BenchmarkError(missing))
+    p2 = earlier.get("P2")
     note = "restart_kernel() (shutdown_request, wait for exit, launch) → first trivial cell done"
+    note += "; of which restart_kernel() itself, median s: "
+    note += ", ".join(f"{side} {_median(values)}" for side, values in phases.items())
+    settle = f"each sample after {SPARE_SETTLE_S:g} s for the spare to finish starting"
     return [
         _against_ipykernel(
             sides,
@@ -553,7 +602,55 @@ async def p10_restart(bench: Bench, earlier: Mapping[str, RowResult]) -> list[Ro
             Target("≤ 0.25 s", max_value=0.25),
             baseline=ILUA,
         ),
+        _prestart_row(
+            sides,
+            "P10-prestart",
+            "restart → first cell done, prestart provisioner",
+            Target("≤ 0.25 s", max_value=0.25),
+            baseline=SAFE,
+            baseline_name="safekernel P10",
+            notes=[settle],
+        ),
+        _prestart_row(
+            prestart,
+            "P11-prestart",
+            "new kernel → first cell done, prestart provisioner",
+            Target("≤ 0.15 s", max_value=0.15),
+            baseline=None,
+            baseline_name="safekernel P2",
+            reference=p2.safekernel if p2 else None,
+            notes=[settle],
+        ),
     ]
+
+
+def _prestart_row(
+    sides: Sides,
+    key: str,
+    title: str,
+    target: Target,
+    *,
+    baseline: str | None,
+    baseline_name: str,
+    reference: Summary | None = None,
+    notes: list[str],
+) -> RowResult:
+    """safekernel with the prestart provisioner against plain safekernel (same run)."""
+    return RowResult(
+        key=key,
+        title=title,
+        unit="s",
+        target=target,
+        baseline_name=baseline_name,
+        safekernel=summarize(sides.values(PRESTART)),
+        baseline=summarize(sides.values(baseline)) if baseline else reference,
+        errors={
+            side if side != PRESTART else SAFE: why
+            for side, why in sides.errors.items()
+            if side in (PRESTART, baseline)
+        },
+        notes=notes,
+    )
 
 
 async def _many_pss_mb(bench: Bench, side: str, counts: list[int]) -> float:
@@ -622,4 +719,4 @@ ROWS: dict[str, Row] = {
 }
 
 # P3 and P4 are judged against safekernel's P1 from the same run.
-NEEDS: dict[str, tuple[str, ...]] = {"P3": ("P1",), "P4": ("P1",)}
+NEEDS: dict[str, tuple[str, ...]] = {"P3": ("P1",), "P4": ("P1",), "P10": ("P2",)}

@@ -16,6 +16,8 @@ from benchmarks.plan import Plan
 IPY, SAFE, REFERENCE = "ipykernel", "safekernel", "reference"
 # Reference peers: reported as missing when not installed, never failing the run (README).
 ILUA, BWRAP = "ilua", "bwrap"
+# safekernel launched with its prestart provisioner (P10-prestart, P11-prestart)
+PRESTART = "safekernel-prestart"
 UNAVAILABLE = "could not be started at the beginning of the run"
 
 Sampler = Callable[[], Awaitable[float]]

@@ -77,6 +77,13 @@ class PrestartProvisioner(LocalProvisioner):
     def _schedule_refill(self, key: _SpareKey, kwargs: dict[str, Any]) -> None:
         # a timer thread, not the event loop: a synchronous KernelManager runs no loop between
         # its calls
+        kwargs = dict(kwargs)
+        for name in ("stdout", "stderr"):
+            # the launch's log files may be closed before the refill: keep our own descriptors
+            stream = kwargs.get(name)
+            fd = stream if isinstance(stream, int) else getattr(stream, "fileno", lambda: -1)()
+            if isinstance(fd, int) and fd >= 0:
+                kwargs[name] = os.dup(fd)
         timer = threading.Timer(REFILL_DELAY_S, _refill, (key, kwargs))
         timer.daemon = True
         with _lock:
@@ -91,14 +98,19 @@ def _refill(key: _SpareKey, kwargs: dict[str, Any]) -> None:
     env = dict(kwargs.get("env") or os.environ)
     env[PRESTART_ENV] = "1"
     spare_kwargs = {k: v for k, v in kwargs.items() if k not in ("env", "stdin")}
-    with _lock:
-        PrestartProvisioner._refills.discard(threading.current_thread())
-        if _closed or key in PrestartProvisioner._spares:
-            return
-        # launch_kernel as for any kernel: its own session (jupyter_client signals its group)
-        PrestartProvisioner._spares[key] = launch_kernel(
-            list(key[0]), stdin=subprocess.PIPE, env=env, **spare_kwargs
-        )
+    try:
+        with _lock:
+            PrestartProvisioner._refills.discard(threading.current_thread())
+            if _closed or key in PrestartProvisioner._spares:
+                return
+            # launch_kernel as for any kernel: its own session (jupyter_client signals its group)
+            PrestartProvisioner._spares[key] = launch_kernel(
+                list(key[0]), stdin=subprocess.PIPE, env=env, **spare_kwargs
+            )
+    finally:
+        for name in ("stdout", "stderr"):
+            if isinstance(kwargs.get(name), int):
+                os.close(kwargs[name])
 
 
 def _claim(spare: subprocess.Popen[bytes], connection_file: str, env: dict[str, str]) -> bool:
