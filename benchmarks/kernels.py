@@ -206,3 +206,13 @@ def prestart_missing() -> str | None:
             "predates its entry point (pip install -e . registers it)"
         )
     return None
+
+
+# ipykernel's Kernel base class with an empty do_execute (empty_kernel.py): P1-floor.
+EMPTY_BASE = KernelDescription(
+    name="ipykernel-base",
+    display_name="empty Kernel base class (benchmark)",
+    language="lua",
+    module="benchmarks.empty_kernel",
+    snippets=Snippets(trivial="a = 1", busy_loop="", print_lines=""),
+)

@@ -21,6 +21,7 @@ from benchmarks.processes import settled_processes, tree_memory
 from benchmarks.report import RowResult, Target
 from benchmarks.sampling import (
     BWRAP,
+    FLOOR,
     ILUA,
     IPY,
     PRESTART,
@@ -119,8 +120,8 @@ def _median(values: list[float]) -> str:
 
 
 async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE, IPY, ILUA))
-    async with sides.running(_peer_kernels(bench, IPY, SAFE, ILUA)) as kernels:
+    sides = Sides(bench, (SAFE, IPY, ILUA, FLOOR))
+    async with sides.running(_peer_kernels(bench, IPY, SAFE, ILUA, FLOOR)) as kernels:
         trivial = samplers_for(kernels, _trivial_ms)
         await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
         await sides.interleave(bench.plan.p1_cells, trivial)
@@ -139,6 +140,19 @@ async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
             "ms",
             Target("≤ 1.0x ILua", max_ratio=1.0),
             baseline=ILUA,
+        ),
+        _against(
+            sides,
+            "P1-floor",
+            "trivial cell vs ipykernel's Kernel base class, empty do_execute",
+            "ms",
+            Target("none (where the time goes)"),
+            baseline=FLOOR,
+            notes=[
+                "the floor: ipykernel's Kernel dispatch, Session signing, busy/idle/execute_input "
+                "and the reply, with no work; safekernel minus the floor is ours (cell parsing, "
+                "the worker's pipe round trip and Lua call, our IOPub frontend)"
+            ],
         ),
     ]
 

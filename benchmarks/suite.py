@@ -18,13 +18,20 @@ from time import perf_counter
 from typing import Any
 
 from benchmarks.client import REPO_ROOT, Workspace, describe_error
-from benchmarks.kernels import ILUA, IPYKERNEL, SAFEKERNEL, KernelDescription, peer_missing
+from benchmarks.kernels import (
+    EMPTY_BASE,
+    ILUA,
+    IPYKERNEL,
+    SAFEKERNEL,
+    KernelDescription,
+    peer_missing,
+)
 from benchmarks.plan import Options
 from benchmarks.processes import Reaper
 from benchmarks.report import RowResult, format_notes, format_table, results_json
 from benchmarks.rows import NEEDS, ROWS
+from benchmarks.sampling import FLOOR, IPY, REFERENCE, SAFE, UNAVAILABLE, Bench
 from benchmarks.sampling import ILUA as ILUA_SIDE
-from benchmarks.sampling import IPY, REFERENCE, SAFE, UNAVAILABLE, Bench
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
 # Above this 1-minute load per CPU, other work visibly skews the timings (ipykernel's round trip
@@ -92,6 +99,7 @@ async def _run_rows(run: Run, reaper: Reaper) -> None:
         IPY: IPYKERNEL,
         SAFE: SAFEKERNEL.with_options(*options.safekernel_options),
         ILUA_SIDE: ILUA,
+        FLOOR: EMPTY_BASE,
     }
     with tempfile.TemporaryDirectory(prefix="safekernel-bench-") as tmp:
         workspace = Workspace(Path(tmp), reaper)
