@@ -20,7 +20,8 @@ One command per line; blank lines are skipped:
                          (the kernel must cope with a worker that does): `done-id` sends a
                          `done` for another cell now; `chatter` makes the next complete /
                          inspect / is_complete stream forever and never answer; `reply-id`
-                         answers the next one for another request first
+                         answers the next one for another request first; `close` closes
+                         its channel and keeps running (a worker that hangs up mid-cell)
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ class FakeRuntime(Runtime):
         elif command == "rogue":
             if rest == "done-id":
                 _forge({"type": "done", "id": 0, "status": "ok", "usage": {}, "stop": ""})
+            elif rest == "close":
+                os.closerange(3, 1024)  # the channel is its one descriptor above 2
             elif rest in ("chatter", "reply-id"):
                 self._rogue = rest
             else:
