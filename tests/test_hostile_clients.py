@@ -109,7 +109,8 @@ def test_execute_requests_sent_while_a_cell_runs_are_queued_and_run_in_order(
 ) -> None:
     kc = shared.kc
     cells = [
-        "queued = {} local t = os.clock() while os.clock() - t < 0.5 do end table.insert(queued, 1)",
+        "queued = {} local t = os.clock()\n"
+        "while os.clock() - t < 0.5 do end table.insert(queued, 1)",
         "table.insert(queued, 2) print('second')",
         "table.insert(queued, 3) print('third')",
     ]
@@ -149,10 +150,11 @@ def test_a_client_that_goes_away_mid_cell_leaves_the_kernel_working(shared: Kern
 def test_two_clients_share_the_session_and_each_gets_its_own_replies(shared: Kernel) -> None:
     other = _second_client(shared)
     try:
+        # (requests from two clients have no order between them: each waits for its reply)
         first = other.execute("from_other = 41")
+        theirs = other.get_shell_msg(timeout=GUARD_S)
         second = shared.kc.execute("from_first = (from_other or 0) + 1")
         mine = shared.kc.get_shell_msg(timeout=GUARD_S)
-        theirs = other.get_shell_msg(timeout=GUARD_S)
         assert theirs["parent_header"]["msg_id"] == first
         assert mine["parent_header"]["msg_id"] == second
         assert _value(shared, "from_first") == "42"
