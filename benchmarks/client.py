@@ -371,7 +371,12 @@ class RunningKernel:
         before += [p for p in self._replaced if p.is_running()]
         if self._client is not None:
             self._client.stop_channels()
-        if self.manager.has_kernel:
+        if self.manager.has_kernel and not await self.manager.is_alive():
+            # A kernel that already exited (e.g. it could not bind a port another process took
+            # meanwhile) gets no shutdown_request: jupyter_client sends it with a blocking send
+            # on the control socket, which never returns when a stranger holds that port.
+            await self.manager.shutdown_kernel(now=True)
+        elif self.manager.has_kernel:
             try:
                 await asyncio.wait_for(self.manager.shutdown_kernel(), SHUTDOWN_TIMEOUT_S)
             except Exception:

@@ -43,7 +43,7 @@ FULL = Plan(
     p12_kernels=8,
 )
 
-# CI mode: the whole run, both kernels, stays well under 3 minutes on a 2-core machine.
+# CI mode: the whole run, every side, stays within a few minutes on a 2-core machine.
 QUICK = Plan(
     mode="quick",
     warmup_cells=5,

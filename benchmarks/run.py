@@ -18,7 +18,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Measure safekernel and ipykernel side by side (rows P1-P12, see README.md).",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="CI mode: few repetitions, smaller P9, under 3 minutes"
+        "--quick",
+        action="store_true",
+        help="CI mode: few repetitions, smaller P9 and P12, a few minutes",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument(

@@ -29,7 +29,8 @@ from jupyter_client.manager import KernelManager, start_new_kernel
 #: the client waits this long for one reply before it counts the cell as hung (far above every
 #: limit the workload sets plus the kernel's kill grace)
 HUNG_S = 60.0
-#: a kernel restart every this many cells (per kernel)
+#: a kernel restart every this many cells per kernel, by default (`--restart-every`; 0 = never,
+#: which lets one kernel process live the whole run, so its RSS trend covers the whole run)
 RESTART_EVERY = 60
 
 
@@ -121,7 +122,7 @@ def _run_cell(kc: Any, check: Check) -> tuple[dict[str, Any], str]:
     return dict(reply["content"]), "".join(out)
 
 
-def _soak_one(stats: KernelStats, deadline: float, started: float) -> None:
+def _soak_one(stats: KernelStats, deadline: float, started: float, restart_every: int) -> None:
     km, kc = start_new_kernel(kernel_name="safe")
     kc.parent = km
     seen: list[psutil.Process] = []
@@ -150,7 +151,7 @@ def _soak_one(stats: KernelStats, deadline: float, started: float) -> None:
             except (psutil.NoSuchProcess, IndexError):
                 rss, fds = 0, 0
             stats.samples.append((time.monotonic() - started, pid, rss, fds, len(tree)))
-            if done % RESTART_EVERY == 0:
+            if restart_every and done % restart_every == 0:
                 km.restart_kernel(now=False)
                 kc.wait_for_ready(timeout=HUNG_S)
                 stats.restarts += 1
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--kernels", type=int, default=2)
+    parser.add_argument("--restart-every", type=int, default=RESTART_EVERY, metavar="CELLS")
     parser.add_argument("--json", help="also write the report to this file")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def guarded(stats: KernelStats) -> None:
         try:
-            _soak_one(stats, deadline, started)
+            _soak_one(stats, deadline, started, args.restart_every)
         except Exception as exc:  # a kernel that would not start or restart: reported below
             errors.append(exc)
 

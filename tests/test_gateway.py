@@ -1,11 +1,14 @@
-"""The kernel behind Jupyter Kernel Gateway, as a remote Lab/Notebook server reaches it.
+"""The kernel behind Jupyter Kernel Gateway and Jupyter Enterprise Gateway, as a remote
+Lab/Notebook server reaches it.
 
-The gateway runs on 127.0.0.1 with a token and our kernelspec in an isolated prefix (its argv
-names this interpreter, so the kernel runs in ours); the kernel's ZMQ channels between gateway
-and kernel are Curve-encrypted (`transport_encryption=required`). A `safe` kernel is started
-through the REST API, cells run over its websocket (a value, printed text, a limit, an interrupt
-through the REST API that keeps variables, a restart that clears them), and DELETE leaves no
-process behind.
+Each gateway runs on 127.0.0.1 with a token and our kernelspec in an isolated prefix (its argv
+names this interpreter, so the kernel runs in ours). Kernel Gateway runs in our environment and
+Curve-encrypts the ZMQ channels between itself and the kernel (`transport_encryption=required`);
+Enterprise Gateway 3.x pins jupyter_client<7 and jupyter_server<2, so it runs from a venv of its
+own (SAFEKERNEL_EG_PYTHON; .ci/run makes it) over plain TCP on 127.0.0.1. For each: a `safe`
+kernel is started through the REST API, cells run over its websocket (a value, printed text, a
+limit, an interrupt through the REST API that keeps variables, a restart that clears them), and
+DELETE leaves no process behind.
 """
 
 from __future__ import annotations
@@ -76,12 +79,52 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-@pytest.fixture(scope="module")
-def gateway(kernelspec_prefix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    if shutil.which("jupyter-kernelgateway") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("jupyter-kernel-gateway is not installed (pip install -e '.[test]')")
-        pytest.skip("SKIPPED LOUDLY: jupyter-kernel-gateway is not installed")
+def _command(kind: str, port: int) -> list[str]:
+    """How to start each gateway on 127.0.0.1 with our token."""
+    if kind == "kernel-gateway":
+        if shutil.which("jupyter-kernelgateway") is None:
+            _missing("jupyter-kernel-gateway (pip install -e '.[test]')")
+        return [
+            sys.executable,
+            "-m",
+            "kernel_gateway",
+            "--KernelGatewayApp.ip=127.0.0.1",
+            f"--KernelGatewayApp.port={port}",
+            f"--KernelGatewayApp.auth_token={TOKEN}",
+            "--MappingKernelManager.transport_encryption=required",
+        ]
+    # Enterprise Gateway 3.x pins jupyter_client<7 and jupyter_server<2: it runs from a venv of
+    # its own (.ci/run makes it); the kernelspec's argv still names our interpreter. Its
+    # jupyter_client predates Curve, so these channels are plain TCP on 127.0.0.1.
+    python = os.environ.get("SAFEKERNEL_EG_PYTHON", "")
+    if not python or not os.access(python, os.X_OK):
+        _missing("Enterprise Gateway's interpreter in SAFEKERNEL_EG_PYTHON (.ci/run makes one)")
+    return [
+        python,
+        "-m",
+        "enterprise_gateway",
+        "--EnterpriseGatewayApp.ip=127.0.0.1",
+        f"--EnterpriseGatewayApp.port={port}",
+        f"--EnterpriseGatewayApp.auth_token={TOKEN}",
+        # EG refuses kernels for root by default (CI runs as root); no one is refused here
+        "--EnterpriseGatewayApp.unauthorized_users=safekernel-no-such-user",
+    ]
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the gateway test needs {what}")
+    pytest.skip(f"SKIPPED LOUDLY: the gateway test needs {what}")
+
+
+@pytest.fixture(scope="module", params=["kernel-gateway", "enterprise-gateway"])
+def gateway(
+    request: pytest.FixtureRequest,
+    kernelspec_prefix: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Gateway]:
+    port = _free_port()
+    command = _command(request.param, port)
     home = tmp_path_factory.mktemp("gateway-home")
     env = {
         **os.environ,
@@ -92,18 +135,9 @@ def gateway(kernelspec_prefix: Path, tmp_path_factory: pytest.TempPathFactory) -
         "JUPYTER_PATH": str(kernelspec_prefix / "share" / "jupyter"),
         "JUPYTER_CONFIG_PATH": str(home / "config"),
     }
-    port = _free_port()
     log = (home / "gateway.log").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kernel_gateway",
-            "--KernelGatewayApp.ip=127.0.0.1",
-            f"--KernelGatewayApp.port={port}",
-            f"--KernelGatewayApp.auth_token={TOKEN}",
-            "--MappingKernelManager.transport_encryption=required",
-        ],
+        command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -213,6 +247,28 @@ class Websocket:
                     on_output(msg)
         return cell
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """As jupyter_client's wait_for_ready: kernel_info until both its reply (shell) and a
+        status for it (IOPub) arrive, so no output of the next cell is lost to a subscription
+        that is not connected yet (after a restart the gateway reconnects its channels)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg_id = self.send("kernel_info_request", {})
+            got_reply = got_status = False
+            attempt_end = min(deadline, time.monotonic() + 2)
+            while not (got_reply and got_status) and time.monotonic() < attempt_end:
+                try:
+                    msg = self.recv(max(0.05, attempt_end - time.monotonic()))
+                except TimeoutError:
+                    break
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                got_reply = got_reply or msg["msg_type"] == "kernel_info_reply"
+                got_status = got_status or msg["msg_type"] == "status"
+            if got_reply and got_status:
+                return
+        pytest.fail("the kernel behind the gateway did not become ready")
+
     def close(self) -> None:
         self.ws.close()
         self.loop.close()
@@ -223,6 +279,7 @@ def remote(gateway: Gateway) -> Iterator[tuple[Gateway, str, Websocket]]:
     kernel = gateway.request("POST", "/api/kernels", {"name": "safe"})
     assert kernel["name"] == "safe"
     ws = Websocket(gateway, kernel["id"])
+    ws.wait_ready()
     yield gateway, kernel["id"], ws
     ws.close()
 
@@ -273,6 +330,7 @@ def test_restart_through_the_rest_api_clears_the_session(
     gateway.request("POST", f"/api/kernels/{kernel_id}/restart")
     # a new kernel process; the old one, its zygote and workers are gone
     assert wait_gone(before) == []
+    ws.wait_ready()
     cell = ws.execute("print(tostring(remote_kept))")
     assert cell.stdout == "nil\n"
 
@@ -281,6 +339,7 @@ def test_shutdown_through_the_rest_api_leaves_no_process(gateway: Gateway) -> No
     kernel = gateway.request("POST", "/api/kernels", {"name": "safe"})
     ws = Websocket(gateway, kernel["id"])
     try:
+        ws.wait_ready()
         assert ws.execute("return 1 + 1").result == "2"
     finally:
         ws.close()
