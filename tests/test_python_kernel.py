@@ -193,7 +193,9 @@ def test_output_limit_stops_a_flood(py: Kernel) -> None:
 
 
 def test_sandbox_and_usage_magics(py: Kernel) -> None:
-    assert "seccomp" in py.run("%sandbox").stdout
+    report = py.run("%sandbox").stdout
+    assert "seccomp" in report
+    assert "CPython 3.12.0 in a WebAssembly instance" in report
     py.run("1 + 1")
     assert "wall" in py.run("%usage").stdout
 
