@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty
 from time import perf_counter
-from typing import Any
+from typing import IO, Any
 
 import psutil
 import zmq.asyncio
@@ -182,7 +182,12 @@ class RunningKernel:
         self.launched_at = 0.0
         self.ready_at = 0.0
         """When the first kernel_info_reply arrived."""
+        self.relaunched_at = 0.0
+        """When the last restart_kernel() returned (old kernel gone, new one launched)."""
         self.kernel_info: dict[str, Any] = {}
+        self._log: IO[bytes] | None = None
+        self._replaced: list[psutil.Process] = []
+        """Processes of the kernels a restart replaced: they must be gone at shutdown too."""
 
     @property
     def client(self) -> AsyncKernelClient:
@@ -198,9 +203,10 @@ class RunningKernel:
 
     async def start(self, timeout: float = START_TIMEOUT_S) -> None:
         self.launched_at = perf_counter()
-        with self._log_path.open("wb") as log:
-            # The kernel's own stdout/stderr go to a log, shown when it fails to start.
-            await self.manager.start_kernel(stdout=log, stderr=log, cwd=str(REPO_ROOT))
+        # The kernel's own stdout/stderr go to a log, shown when it fails to start; open while
+        # the kernel lives, since restart_kernel() launches again with the same arguments.
+        self._log = self._log_path.open("wb")
+        await self.manager.start_kernel(stdout=self._log, stderr=self._log, cwd=str(REPO_ROOT))
         pid = getattr(self.manager.provisioner, "pid", None)
         if pid is None:
             raise KernelStartError(f"{self.description.name}: the provisioner reports no pid")
@@ -217,6 +223,9 @@ class RunningKernel:
             reply = await self._receive(self.client.shell_channel, "kernel_info_reply", wait=1.0)
             if reply is None:
                 continue
+            if not self._can_run_cells(reply):
+                await asyncio.sleep(0.01)
+                continue
             if not self.ready_at:
                 self.ready_at = perf_counter()
                 self.kernel_info = reply["content"]
@@ -229,6 +238,13 @@ class RunningKernel:
             f"{self.description.name} did not answer kernel_info within {timeout:.0f} s "
             f"({missing})" + self._log_tail()
         )
+
+    def _can_run_cells(self, reply: dict[str, Any]) -> bool:
+        not_ready = self.description.not_ready_version
+        if not_ready is None:
+            return True
+        version = reply["content"].get("language_info", {}).get("version")
+        return bool(version is not None and version != not_ready)
 
     async def _receive(
         self, channel: AsyncZMQSocketChannel, msg_type: str | None, wait: float
@@ -310,6 +326,27 @@ class RunningKernel:
             elif kind == "stream" and content.get("name") == "stdout":
                 stdout_chars += len(content.get("text", ""))
 
+    async def restart(self) -> float:
+        """jupyter_client's restart_kernel, then a new client (a provisioner may hand over a
+        kernel on other ports with another key); returns when the restart was requested."""
+        requested = perf_counter()
+        if self._process is not None:
+            self._replaced += kernel_processes(self._process)
+        if self._client is not None:
+            self._client.stop_channels()
+        await self.manager.restart_kernel()
+        self.relaunched_at = perf_counter()
+        pid = getattr(self.manager.provisioner, "pid", None)
+        if pid is None:
+            raise KernelStartError(f"{self.description.name}: the provisioner reports no pid")
+        self._process = psutil.Process(pid)
+        self._workspace.reaper.watch(self._process)
+        self._client = self.manager.client()
+        self._client.start_channels()
+        self.ready_at = 0.0
+        await self._wait_for_kernel_info(START_TIMEOUT_S)
+        return requested
+
     async def interrupt(self) -> None:
         await self.manager.interrupt_kernel()
 
@@ -331,9 +368,15 @@ class RunningKernel:
 
     async def _stop(self) -> None:
         before = kernel_processes(self._process) if self._process else []
+        before += [p for p in self._replaced if p.is_running()]
         if self._client is not None:
             self._client.stop_channels()
-        if self.manager.has_kernel:
+        if self.manager.has_kernel and not await self.manager.is_alive():
+            # A kernel that already exited (e.g. it could not bind a port another process took
+            # meanwhile) gets no shutdown_request: jupyter_client sends it with a blocking send
+            # on the control socket, which never returns when a stranger holds that port.
+            await self.manager.shutdown_kernel(now=True)
+        elif self.manager.has_kernel:
             try:
                 await asyncio.wait_for(self.manager.shutdown_kernel(), SHUTDOWN_TIMEOUT_S)
             except Exception:
@@ -342,6 +385,8 @@ class RunningKernel:
             after = kernel_processes(self._process)
             killed = await stop_processes({p.pid: p for p in [*before, *after]}.values())
             self._workspace.leftovers += [f"{self.description.name}: {line}" for line in killed]
+        if self._log is not None:
+            self._log.close()
 
     def _log_tail(self) -> str:
         try:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import sys
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 
 # P3: the wall-clock limit, in seconds, that the killed cell sets with safekernel's `%timeout`.
@@ -62,10 +65,20 @@ class KernelDescription:
     interrupt_mode: str = "signal"
     """"signal": jupyter_client sends SIGINT to the kernel's whole process group;
     "message": it sends an interrupt_request on the control channel."""
+    python: str = sys.executable
+    """The interpreter that runs `module`: the harness's own (sys.executable, not "python"), or
+    a peer's own virtual environment (ILua's dependencies stay out of the project's)."""
+    connection_flag: str = "-f"
+    not_ready_version: str | None = None
+    """A kernel that answers kernel_info before it can run a cell says so with this
+    language_info.version (ILua: "n/a" until its Lua process is connected; a cell sent before
+    crashes it); the harness asks again until the version changes."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    """Extra kernelspec metadata, e.g. safekernel's provisioner (P10/P11 with the provisioner)."""
 
     def argv(self) -> list[str]:
-        # sys.executable, not "python": the kernel must run in the harness's own environment.
-        return [sys.executable, "-m", self.module, "-f", "{connection_file}", *self.options]
+        launch = [self.python, "-m", self.module, self.connection_flag, "{connection_file}"]
+        return [*launch, *self.options]
 
     def with_options(self, *options: str) -> KernelDescription:
         return replace(self, options=(*self.options, *options))
@@ -77,8 +90,17 @@ class KernelDescription:
             "display_name": self.display_name,
             "language": self.language,
             "interrupt_mode": self.interrupt_mode,
-            "metadata": {},
+            "metadata": self.kernel_metadata(),
         }
+
+    def kernel_metadata(self) -> dict[str, object]:
+        metadata: dict[str, object] = {}
+        for key, value in self.metadata:
+            if key == "kernel_provisioner":
+                metadata[key] = {"provisioner_name": value, "config": {}}
+            else:
+                metadata[key] = value
+        return metadata
 
 
 PYTHON = Snippets(
@@ -124,4 +146,73 @@ SAFEKERNEL = KernelDescription(
     module="safekernel",
     snippets=LUA,
     interrupt_mode=declared_interrupt_mode(SAFEKERNEL_SPEC),
+)
+
+
+# ILua (PyPI `ilua`): a Python kernel (Twisted) driving a plain `lua5.4` process over a pipe, no
+# sandbox. A reference peer: in its own virtual environment, which `.ci/run` creates, so that its
+# dependencies (twisted, jupyter-console) never change the project's. SAFEKERNEL_BENCH_ILUA names
+# another interpreter that has `ilua` installed.
+ILUA_VENV = Path(__file__).resolve().parent / ".peers" / "ilua"
+ILUA_PYTHON = os.environ.get("SAFEKERNEL_BENCH_ILUA", str(ILUA_VENV / "bin" / "python"))
+LUA_INTERPRETER = "lua5.4"
+
+ILUA = KernelDescription(
+    name="ilua",
+    display_name="Lua (ILua, benchmark)",
+    language="lua",
+    module="ilua.app",
+    # ILua has no %magics: the snippets it runs are the plain Lua ones (P1, P2, P10-P12 only).
+    snippets=Snippets(trivial="a = 1", busy_loop="while true do end", print_lines=""),
+    options=("-i", LUA_INTERPRETER),
+    interrupt_mode="message",
+    python=ILUA_PYTHON,
+    connection_flag="-c",
+    not_ready_version="n/a",
+)
+
+
+def peer_missing(description: KernelDescription) -> str | None:
+    """Why a peer kernel cannot run here (reported as missing, never faked), or None."""
+    if description.name != ILUA.name:
+        return None
+    if not os.access(description.python, os.X_OK):
+        return (
+            f"ILua is not installed: no interpreter {description.python} (.ci/run creates it: "
+            f"python -m venv {ILUA_VENV} && {ILUA_VENV}/bin/pip install ilua)"
+        )
+    if shutil.which(LUA_INTERPRETER) is None:
+        return f"ILua needs `{LUA_INTERPRETER}` on PATH (Debian: apt-get install lua5.4)"
+    return None
+
+
+# safekernel with its prestart provisioner (kernel/provisioner.py; `install --prestart`): the
+# harness's launches go through jupyter_client, which finds the provisioner by its entry point.
+PRESTART_PROVISIONER = "safekernel-prestart"
+SAFEKERNEL_PRESTART = replace(
+    SAFEKERNEL,
+    name="safekernel-prestart",
+    display_name="Lua (safekernel, prestart, benchmark)",
+    metadata=(("kernel_provisioner", PRESTART_PROVISIONER),),
+)
+
+
+def prestart_missing() -> str | None:
+    """Why the prestart provisioner cannot be used here, or None."""
+    group = metadata.entry_points(group="jupyter_client.kernel_provisioners")
+    if not any(ep.name == PRESTART_PROVISIONER for ep in group):
+        return (
+            f"the {PRESTART_PROVISIONER} provisioner is not registered: the installed metadata "
+            "predates its entry point (pip install -e . registers it)"
+        )
+    return None
+
+
+# ipykernel's Kernel base class with an empty do_execute (empty_kernel.py): P1-floor.
+EMPTY_BASE = KernelDescription(
+    name="ipykernel-base",
+    display_name="empty Kernel base class (benchmark)",
+    language="lua",
+    module="benchmarks.empty_kernel",
+    snippets=Snippets(trivial="a = 1", busy_loop="", print_lines=""),
 )

@@ -21,6 +21,8 @@ class Plan:
     p8_runs: int
     p9_kernels: int
     p9_cells: int
+    p10_restarts: int
+    p12_kernels: int
 
 
 FULL = Plan(
@@ -37,9 +39,11 @@ FULL = Plan(
     p8_runs=3,
     p9_kernels=20,
     p9_cells=100,
+    p10_restarts=10,
+    p12_kernels=8,
 )
 
-# CI mode: the whole run, both kernels, stays well under 3 minutes on a 2-core machine.
+# CI mode: the whole run, every side, stays within a few minutes on a 2-core machine.
 QUICK = Plan(
     mode="quick",
     warmup_cells=5,
@@ -54,6 +58,8 @@ QUICK = Plan(
     p8_runs=1,
     p9_kernels=5,
     p9_cells=20,
+    p10_restarts=3,
+    p12_kernels=3,
 )
 
 

@@ -24,6 +24,8 @@ class Target:
         """True or False when the bounds can be checked, None when a number is missing."""
         if value is None:
             return None
+        if self.max_value is None and self.max_ratio is None and self.min_ratio is None:
+            return None  # a row that only shows where the time goes (P1-floor)
         checks: list[bool] = []
         if self.max_value is not None:
             checks.append(value <= self.max_value)

@@ -4,17 +4,35 @@ kernels down, and returns its results with their targets."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import statistics
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from time import perf_counter
 
 from benchmarks.client import CELL_TIMEOUT_S, BenchmarkError, CellError, RunningKernel
-from benchmarks.kernels import WALL_LIMIT_S, KernelDescription
+from benchmarks.kernels import (
+    SAFEKERNEL_PRESTART,
+    WALL_LIMIT_S,
+    KernelDescription,
+    prestart_missing,
+)
 from benchmarks.processes import settled_processes, tree_memory
 from benchmarks.report import RowResult, Target
-from benchmarks.sampling import IPY, REFERENCE, SAFE, Bench, Sampler, Sides, samplers_for
-from benchmarks.stats import summarize
+from benchmarks.sampling import (
+    BWRAP,
+    FLOOR,
+    ILUA,
+    IPY,
+    PRESTART,
+    REFERENCE,
+    SAFE,
+    Bench,
+    Sampler,
+    Sides,
+    samplers_for,
+)
+from benchmarks.stats import Summary, summarize
 
 try:
     from lupa import lua54
@@ -35,6 +53,8 @@ INTERRUPT_REPLY_TIMEOUT_S = 15.0
 # P9: twenty kernels starting at once on two cores take a while.
 MANY_START_TIMEOUT_S = 180.0
 SPARE_USS_LIMIT_MB = 5.0
+# P10/P11 with the prestart provisioner: time for the spare to finish its imports and zygote.
+SPARE_SETTLE_S = 3.0
 
 
 def _against_ipykernel(
@@ -57,9 +77,37 @@ def _against_ipykernel(
         safekernel=summarize(sides.values(SAFE), higher_is_better=higher_is_better),
         baseline=summarize(sides.values(IPY), higher_is_better=higher_is_better),
         higher_is_better=higher_is_better,
-        errors=sides.errors,
+        errors={side: why for side, why in sides.errors.items() if side in (SAFE, IPY)},
         notes=notes or [],
     )
+
+
+def _against(
+    sides: Sides,
+    key: str,
+    title: str,
+    unit: str,
+    target: Target,
+    *,
+    baseline: str,
+    notes: list[str] | None = None,
+) -> RowResult:
+    """A row of safekernel's samples against `baseline`'s (a peer), from the same alternation."""
+    return RowResult(
+        key=key,
+        title=title,
+        unit=unit,
+        target=target,
+        baseline_name=baseline,
+        safekernel=summarize(sides.values(SAFE)),
+        baseline=summarize(sides.values(baseline)),
+        errors={side: why for side, why in sides.errors.items() if side in (SAFE, baseline)},
+        notes=notes or [],
+    )
+
+
+def _peer_kernels(bench: Bench, *sides: str) -> dict[str, KernelDescription]:
+    return {side: bench.kernels[side] for side in sides if side in bench.kernels}
 
 
 async def _trivial_ms(kernel: RunningKernel) -> float:
@@ -72,8 +120,8 @@ def _median(values: list[float]) -> str:
 
 
 async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE, IPY))
-    async with sides.running({IPY: bench.kernels[IPY], SAFE: bench.kernels[SAFE]}) as kernels:
+    sides = Sides(bench, (SAFE, IPY, ILUA, FLOOR))
+    async with sides.running(_peer_kernels(bench, IPY, SAFE, ILUA, FLOOR)) as kernels:
         trivial = samplers_for(kernels, _trivial_ms)
         await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
         await sides.interleave(bench.plan.p1_cells, trivial)
@@ -84,7 +132,28 @@ async def p1_round_trip(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
             "trivial cell round trip",
             "ms",
             Target("≤ 0.8x ipykernel", max_ratio=0.8),
-        )
+        ),
+        _against(
+            sides,
+            "P1-ilua",
+            "trivial cell round trip vs ILua",
+            "ms",
+            Target("≤ 1.0x ILua", max_ratio=1.0),
+            baseline=ILUA,
+        ),
+        _against(
+            sides,
+            "P1-floor",
+            "trivial cell vs ipykernel's Kernel base class, empty do_execute",
+            "ms",
+            Target("none (where the time goes)"),
+            baseline=FLOOR,
+            notes=[
+                "the floor: ipykernel's Kernel dispatch, Session signing, busy/idle/execute_input "
+                "and the reply, with no work; safekernel minus the floor is ours (cell parsing, "
+                "the worker's pipe round trip and Lua call, our IOPub frontend)"
+            ],
+        ),
     ]
 
 
@@ -98,12 +167,13 @@ async def _cold_start_s(bench: Bench, side: str, ready_s: list[float]) -> float:
 
 
 async def p2_cold_start(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE, IPY))
-    ready: dict[str, list[float]] = {IPY: [], SAFE: []}
-    samplers = {side: partial(_cold_start_s, bench, side, ready[side]) for side in (IPY, SAFE)}
+    sides = Sides(bench, (SAFE, IPY, ILUA))
+    present = _peer_kernels(bench, IPY, SAFE, ILUA)
+    ready: dict[str, list[float]] = {side: [] for side in present}
+    samplers = {side: partial(_cold_start_s, bench, side, ready[side]) for side in present}
     await sides.interleave(bench.plan.p2_launches, samplers)
-    note = f"launch → kernel_info reply, median s: ipykernel {_median(ready[IPY])}, "
-    note += f"safekernel {_median(ready[SAFE])}"
+    note = "launch → kernel_info reply, median s: "
+    note += ", ".join(f"{side} {_median(values)}" for side, values in ready.items())
     return [
         _against_ipykernel(
             sides,
@@ -112,7 +182,15 @@ async def p2_cold_start(bench: Bench, earlier: Mapping[str, RowResult]) -> list[
             "s",
             Target("≤ 1.0x ipykernel", max_ratio=1.0),
             notes=[note],
-        )
+        ),
+        _against(
+            sides,
+            "P2-ilua",
+            "new kernel → first cell done vs ILua",
+            "s",
+            Target("≤ 1.0x ILua", max_ratio=1.0),
+            baseline=ILUA,
+        ),
     ]
 
 
@@ -154,10 +232,14 @@ async def p3_after_wall_kill(bench: Bench, earlier: Mapping[str, RowResult]) -> 
 
 
 async def p4_cell_isolation(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
-    sides = Sides(bench, (SAFE,))
+    sides = Sides(bench, (SAFE, BWRAP))
     isolated = bench.kernels[SAFE].with_options("--SafeKernel.isolation=cell")
     async with sides.running({SAFE: isolated}) as kernels:
-        trivial = samplers_for(kernels, _trivial_ms)
+        trivial: dict[str, Sampler] = samplers_for(kernels, _trivial_ms)
+        try:
+            trivial[BWRAP] = _bwrap_sampler(bench.kernels[SAFE].snippets.trivial)
+        except Exception as exc:
+            sides.fail(BWRAP, exc)
         await sides.interleave(bench.plan.warmup_cells, trivial, record=False)
         await sides.interleave(bench.plan.p4_cells, trivial)
     p1 = _safekernel_p1(earlier)
@@ -166,13 +248,79 @@ async def p4_cell_isolation(bench: Bench, earlier: Mapping[str, RowResult]) -> l
             key="P4",
             title="trivial cell, isolation=cell",
             unit="ms",
-            target=Target("≤ 2x safekernel P1", max_ratio=2.0),
+            target=Target("≤ 1.3x safekernel P1", max_ratio=1.3),
             baseline_name="safekernel P1",
             safekernel=summarize(sides.values(SAFE)),
             baseline=p1.safekernel if p1 else None,
-            errors=sides.errors,
-        )
+            errors={side: why for side, why in sides.errors.items() if side == SAFE},
+        ),
+        _against(
+            sides,
+            "P4-bwrap",
+            "isolation=cell round trip vs a bwrap sandbox per execution",
+            "ms",
+            Target("≤ 0.7x bwrap", max_ratio=0.7),
+            notes=["bwrap: " + " ".join(BWRAP_ARGV) + " lua5.4 -e CELL, spawn → exit"],
+            baseline=BWRAP,
+        ),
     ]
+
+
+# A fresh bubblewrap sandbox per execution: every namespace unshared, read-only /usr, a fresh
+# /proc and /dev, no environment, killed with its parent. No Jupyter round trip: the peer is the
+# sandbox's own cost, which a per-cell sandbox behind Jupyter must beat.
+BWRAP_ARGV = (
+    "bwrap",
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--clearenv",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--",
+)
+
+
+def _bwrap_sampler(code: str) -> Sampler:
+    missing = [name for name in ("bwrap", "lua5.4") if shutil.which(name) is None]
+    if missing:
+        raise BenchmarkError(
+            f"not installed: {', '.join(missing)} (Debian: apt-get install bubblewrap lua5.4)"
+        )
+
+    async def run() -> float:
+        start = perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            *BWRAP_ARGV,
+            "lua5.4",
+            "-e",
+            code,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await process.communicate()
+        elapsed = perf_counter() - start
+        if process.returncode != 0:
+            why = err.decode(errors="replace").strip()[-300:]
+            raise CellError(f"bwrap lua5.4 -e failed (exit {process.returncode}): {why}")
+        return elapsed * 1000
+
+    return run
 
 
 def _raw_lua_sampler(code: str) -> Sampler:
@@ -398,6 +546,176 @@ async def p9_many_kernels(bench: Bench, earlier: Mapping[str, RowResult]) -> lis
     ]
 
 
+async def _restart_s(kernel: RunningKernel, phases: dict[str, list[float]] | None = None) -> float:
+    requested = await kernel.restart()
+    first = await kernel.execute(kernel.description.snippets.trivial)
+    first.require_ok("first trivial cell after the restart")
+    if phases is not None:
+        phases.setdefault(kernel.description.name, []).append(kernel.relaunched_at - requested)
+    return first.done_at - requested
+
+
+def _prestart(bench: Bench) -> KernelDescription:
+    return SAFEKERNEL_PRESTART.with_options(*bench.kernels[SAFE].options)
+
+
+async def _settled_restart_s(kernel: RunningKernel, phases: dict[str, list[float]]) -> float:
+    await asyncio.sleep(SPARE_SETTLE_S)
+    return await _restart_s(kernel, phases)
+
+
+async def _settled_new_kernel_s(bench: Bench, description: KernelDescription) -> float:
+    await asyncio.sleep(SPARE_SETTLE_S)
+    async with bench.workspace.kernel(description) as kernel:
+        first = await kernel.execute(description.snippets.trivial)
+        first.require_ok("first trivial cell")
+        return first.done_at - kernel.launched_at
+
+
+async def p10_restart(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY, ILUA, PRESTART))
+    kernels_wanted = _peer_kernels(bench, IPY, SAFE, ILUA)
+    missing = prestart_missing()
+    if missing is None:
+        kernels_wanted[PRESTART] = _prestart(bench)
+    else:
+        sides.fail(PRESTART, BenchmarkError(missing))
+    phases: dict[str, list[float]] = {}
+    async with sides.running(kernels_wanted) as kernels:
+        samplers = samplers_for(kernels, partial(_restart_s, phases=phases))
+        if PRESTART in kernels:
+            samplers[PRESTART] = partial(_settled_restart_s, kernels[PRESTART], phases)
+        await sides.interleave(bench.plan.p10_restarts, samplers)
+    prestart = Sides(bench, (PRESTART,))
+    if missing is None:
+        new_kernel = {PRESTART: partial(_settled_new_kernel_s, bench, _prestart(bench))}
+        # the first launch finds no spare for its command line: it starts one (not measured)
+        await prestart.interleave(1, new_kernel, record=False)
+        await prestart.interleave(bench.plan.p2_launches, new_kernel)
+    else:
+        prestart.fail(PRESTART, BenchmarkError(missing))
+    p2 = earlier.get("P2")
+    note = "restart_kernel() (shutdown_request, wait for exit, launch) → first trivial cell done"
+    note += "; of which restart_kernel() itself, median s: "
+    note += ", ".join(f"{side} {_median(values)}" for side, values in phases.items())
+    settle = f"each sample after {SPARE_SETTLE_S:g} s for the spare to finish starting"
+    return [
+        _against_ipykernel(
+            sides,
+            "P10",
+            "restart → first cell done",
+            "s",
+            Target("≤ 0.25 s", max_value=0.25),
+            notes=[note],
+        ),
+        _against(
+            sides,
+            "P10-ilua",
+            "restart → first cell done vs ILua",
+            "s",
+            Target("≤ 0.25 s", max_value=0.25),
+            baseline=ILUA,
+        ),
+        _prestart_row(
+            sides,
+            "P10-prestart",
+            "restart → first cell done, prestart provisioner",
+            Target("≤ 0.25 s", max_value=0.25),
+            baseline=SAFE,
+            baseline_name="safekernel P10",
+            notes=[settle],
+        ),
+        _prestart_row(
+            prestart,
+            "P11-prestart",
+            "new kernel → first cell done, prestart provisioner",
+            Target("≤ 0.15 s", max_value=0.15),
+            baseline=None,
+            baseline_name="safekernel P2",
+            reference=p2.safekernel if p2 else None,
+            notes=[settle],
+        ),
+    ]
+
+
+def _prestart_row(
+    sides: Sides,
+    key: str,
+    title: str,
+    target: Target,
+    *,
+    baseline: str | None,
+    baseline_name: str,
+    reference: Summary | None = None,
+    notes: list[str],
+) -> RowResult:
+    """safekernel with the prestart provisioner against plain safekernel (same run)."""
+    return RowResult(
+        key=key,
+        title=title,
+        unit="s",
+        target=target,
+        baseline_name=baseline_name,
+        safekernel=summarize(sides.values(PRESTART)),
+        baseline=summarize(sides.values(baseline)) if baseline else reference,
+        errors={
+            side if side != PRESTART else SAFE: why
+            for side, why in sides.errors.items()
+            if side in (PRESTART, baseline)
+        },
+        notes=notes,
+    )
+
+
+async def _many_pss_mb(bench: Bench, side: str, counts: list[int]) -> float:
+    """PSS of the whole process trees of `p12_kernels` kernels running at once, per kernel."""
+    kernels: list[RunningKernel] = []
+    description = bench.kernels[side]
+    try:
+        for _ in range(bench.plan.p12_kernels):
+            kernels.append(await bench.workspace.start(description, MANY_START_TIMEOUT_S))
+            await _trivial_ms(kernels[-1])
+        total = 0.0
+        processes = 0
+        for kernel in kernels:
+            memory = tree_memory(await settled_processes(kernel.process))
+            total += memory.pss
+            processes += memory.processes
+        counts.append(processes)
+        return total / len(kernels) / MB
+    finally:
+        await asyncio.gather(*(kernel.shutdown() for kernel in kernels), return_exceptions=True)
+
+
+async def p12_memory_many(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    sides = Sides(bench, (SAFE, IPY, ILUA))
+    present = _peer_kernels(bench, IPY, SAFE, ILUA)
+    counts: dict[str, list[int]] = {side: [] for side in present}
+    samplers = {side: partial(_many_pss_mb, bench, side, counts[side]) for side in present}
+    await sides.interleave(1, samplers)
+    n = bench.plan.p12_kernels
+    note = f"{n} kernels of a side at once, each after one cell; processes in all trees: "
+    note += ", ".join(f"{side} {c}" for side, c in counts.items())
+    return [
+        _against_ipykernel(
+            sides,
+            "P12",
+            f"{n} kernels at once, PSS per kernel",
+            "MB",
+            Target("≤ 1.0x ipykernel", max_ratio=1.0),
+            notes=[note],
+        ),
+        _against(
+            sides,
+            "P12-ilua",
+            f"{n} kernels at once, PSS per kernel vs ILua",
+            "MB",
+            Target("≤ 1.0x ILua", max_ratio=1.0),
+            baseline=ILUA,
+        ),
+    ]
+
+
 Row = Callable[[Bench, Mapping[str, RowResult]], Awaitable[list[RowResult]]]
 
 ROWS: dict[str, Row] = {
@@ -410,7 +728,9 @@ ROWS: dict[str, Row] = {
     "P7": p7_interrupt,
     "P8": p8_memory,
     "P9": p9_many_kernels,
+    "P10": p10_restart,
+    "P12": p12_memory_many,
 }
 
 # P3 and P4 are judged against safekernel's P1 from the same run.
-NEEDS: dict[str, tuple[str, ...]] = {"P3": ("P1",), "P4": ("P1",)}
+NEEDS: dict[str, tuple[str, ...]] = {"P3": ("P1",), "P4": ("P1",), "P10": ("P2",)}

@@ -9,16 +9,18 @@ import argparse
 import sys
 from pathlib import Path
 
-ROW_KEYS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9")
+ROW_KEYS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P12")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure safekernel and ipykernel side by side (rows P1-P9, see README.md).",
+        description="Measure safekernel and ipykernel side by side (rows P1-P12, see README.md).",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="CI mode: few repetitions, smaller P9, under 3 minutes"
+        "--quick",
+        action="store_true",
+        help="CI mode: few repetitions, smaller P9 and P12, a few minutes",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument(

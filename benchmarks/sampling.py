@@ -14,6 +14,12 @@ from benchmarks.kernels import KernelDescription
 from benchmarks.plan import Plan
 
 IPY, SAFE, REFERENCE = "ipykernel", "safekernel", "reference"
+# Reference peers: reported as missing when not installed, never failing the run (README).
+ILUA, BWRAP = "ilua", "bwrap"
+# safekernel launched with its prestart provisioner (P10-prestart, P11-prestart)
+PRESTART = "safekernel-prestart"
+# ipykernel's Kernel base class with an empty do_execute: the floor of P1 (P1-floor)
+FLOOR = "ipykernel-base"
 UNAVAILABLE = "could not be started at the beginning of the run"
 
 Sampler = Callable[[], Awaitable[float]]

@@ -18,12 +18,20 @@ from time import perf_counter
 from typing import Any
 
 from benchmarks.client import REPO_ROOT, Workspace, describe_error
-from benchmarks.kernels import IPYKERNEL, SAFEKERNEL, KernelDescription
+from benchmarks.kernels import (
+    EMPTY_BASE,
+    ILUA,
+    IPYKERNEL,
+    SAFEKERNEL,
+    KernelDescription,
+    peer_missing,
+)
 from benchmarks.plan import Options
 from benchmarks.processes import Reaper
 from benchmarks.report import RowResult, format_notes, format_table, results_json
 from benchmarks.rows import NEEDS, ROWS
-from benchmarks.sampling import IPY, REFERENCE, SAFE, UNAVAILABLE, Bench
+from benchmarks.sampling import FLOOR, IPY, REFERENCE, SAFE, UNAVAILABLE, Bench
+from benchmarks.sampling import ILUA as ILUA_SIDE
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
 # Above this 1-minute load per CPU, other work visibly skews the timings (ipykernel's round trip
@@ -87,7 +95,12 @@ def main(options: Options) -> int:
 
 async def _run_rows(run: Run, reaper: Reaper) -> None:
     options = run.options
-    kernels = {IPY: IPYKERNEL, SAFE: SAFEKERNEL.with_options(*options.safekernel_options)}
+    kernels = {
+        IPY: IPYKERNEL,
+        SAFE: SAFEKERNEL.with_options(*options.safekernel_options),
+        ILUA_SIDE: ILUA,
+        FLOOR: EMPTY_BASE,
+    }
     with tempfile.TemporaryDirectory(prefix="safekernel-bench-") as tmp:
         workspace = Workspace(Path(tmp), reaper)
         try:
@@ -112,6 +125,11 @@ async def _probe(workspace: Workspace, side: str, description: KernelDescription
     """Start the kernel once and run a trivial cell: it tells whether the side can be measured,
     and warms the disk cache so that P2's first launch is not an outlier."""
     _say(f"{side}: starting {' '.join(description.argv()[1:])} …", end="")
+    missing = peer_missing(description)
+    if missing is not None:
+        run.unavailable[side] = missing
+        _say(f" MISSING: {missing}")
+        return
     try:
         async with workspace.kernel(description) as kernel:
             (await kernel.execute(description.snippets.trivial)).require_ok("trivial cell")

@@ -7,6 +7,7 @@ python -m safekernel -f CONNECTION_FILE [--SafeKernel.timeout=5 ...]   (Jupyter 
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -26,6 +27,15 @@ def main(argv: list[str]) -> int:
 
         prestart(_runtime_option(argv))
     from safekernel.kernel.app import SafeKernelApp
+
+    if os.environ.get("SAFEKERNEL_PRESTART") == "1":
+        # a spare of the prestart provisioner: imports done, zygote up; wait to be claimed
+        from safekernel.kernel.provisioner import wait_for_claim
+
+        claimed = wait_for_claim(argv)
+        if claimed is None:
+            return 0
+        argv = claimed
 
     SafeKernelApp.launch_instance(argv=argv)
     return 0

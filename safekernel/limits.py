@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from safekernel.errors import ConfigError
@@ -186,7 +186,8 @@ class Limits:
         return replace(self, **changes).validate()
 
     def to_wire(self) -> dict[str, Any]:
-        return asdict(self)
+        # the fields are numbers: a flat copy (dataclasses.asdict deep-copies, ~20 us a cell)
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
     @classmethod
     def from_wire(cls, data: Any) -> Limits:

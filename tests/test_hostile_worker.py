@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgpack
+import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from safekernel.errors import ProtocolError, WorkerLost
 from safekernel.kernel.magics import CellOptions
 from safekernel.kernel.session import REQUEST_TIMEOUT_S, Session
 from safekernel.limits import Limits
 from safekernel.wire.asyncchannel import AsyncChannel
-from safekernel.wire.channel import BlockingChannel, Message
+from safekernel.wire.channel import (
+    DEFAULT_MAX_FRAME,
+    HEADER,
+    BlockingChannel,
+    Message,
+    decode_from_worker,
+    encode,
+)
+from safekernel.wire.messages import WORKER_TO_KERNEL
 from tests.conftest import Kernel, start_kernel
 
 #: how long a test may take before it counts as hung (a guard, not a measurement)
@@ -273,4 +286,152 @@ def test_a_real_kernel_ends_a_worker_that_finishes_another_cell(rogue_kernel: Ke
     assert run.error is not None
     assert run.error["ename"] == "WorkerError"
     assert run.result is None
+    assert rogue_kernel.run("result next").result == "next"
+
+
+# -- generated hostile frames (Hypothesis) --------------------------------------------------------
+# Bounded for CI; SAFEKERNEL_FUZZ_EXAMPLES raises the counts for a long local run.
+FUZZ_EXAMPLES = int(os.environ.get("SAFEKERNEL_FUZZ_EXAMPLES", "0")) or None
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_SCALARS, inner, max_size=4),
+    max_leaves=20,
+)
+_FIELDS = ["name", "text", "data", "metadata", "display_id", "update", "wait", "prompt"]
+_FIELDS += ["password", "ename", "evalue", "traceback", "id", "status", "usage", "stop"]
+_FIELDS += ["content", "runtime", "version", "layers"]
+
+
+@st.composite
+def _near_valid(draw: st.DrawFn) -> bytes:
+    """A frame that names a real message type, with fields dropped, added or of the wrong type."""
+    kind = draw(st.sampled_from(sorted(WORKER_TO_KERNEL)))
+    message: dict[Any, Any] = {"type": kind}
+    for name in draw(st.lists(st.sampled_from(_FIELDS), max_size=6, unique=True)):
+        message[name] = draw(_VALUES)
+    return encode(message)
+
+
+def _raw_frame(body: bytes) -> bytes:
+    return HEADER.pack(len(body)) + body
+
+
+def _invalid_utf8_stream() -> bytes:
+    # msgpack str (0xa0 | length) whose bytes are not UTF-8
+    text = b"\xff\xfe\xc3("
+    return _raw_frame(
+        b"\x83\xa4type\xa6stream\xa4name\xa6stdout\xa4text" + bytes([0xA0 | len(text)]) + text
+    )
+
+
+#: one frame (or a piece of one) a compromised worker might write
+_HOSTILE_FRAMES = st.one_of(
+    _near_valid(),
+    st.binary(max_size=64).map(_raw_frame),  # garbage bodies
+    _VALUES.map(lambda v: _raw_frame(msgpack.packb(v, use_bin_type=True))),  # wrong shapes
+    st.integers(min_value=DEFAULT_MAX_FRAME + 1, max_value=2**32 - 1).map(HEADER.pack),  # huge
+    st.just(_invalid_utf8_stream()),
+    st.text(max_size=8).map(
+        lambda mime: encode(
+            {"type": "display", "data": {"x-unknown/" + mime: "?"}, "metadata": {}}
+            | {"display_id": None, "update": False}
+        )
+    ),
+    st.just(encode({"type": "ready", "runtime": "lua", "version": "5.4", "layers": []})),
+    st.just(encode({"type": "reply", "id": 7, "content": {}})),  # never requested
+    st.just(encode({"type": "done", "id": 0, "status": "ok", "usage": {}, "stop": ""})),
+)
+_VALID_FRAMES = st.sampled_from(
+    [
+        encode({"type": "stream", "name": "stdout", "text": "."}),
+        encode({"type": "clear_output", "wait": False}),
+    ]
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES or 150, deadline=None)
+@given(st.one_of(st.binary(max_size=200), _near_valid(), _VALUES.map(msgpack.packb)))
+def test_any_frame_body_decodes_to_a_checked_message_or_a_protocol_error(body: bytes) -> None:
+    try:
+        message = decode_from_worker(body)
+    except ProtocolError:
+        return
+    assert message["type"] in WORKER_TO_KERNEL
+    assert set(message) - {"type"} <= set(WORKER_TO_KERNEL[message["type"]])
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES or 100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    before=st.lists(_VALID_FRAMES, max_size=3),
+    hostile=_HOSTILE_FRAMES,
+    truncate=st.booleans(),
+)
+def test_a_worker_writing_a_hostile_frame_is_ended_once_and_the_next_cell_runs(
+    before: list[bytes], hostile: bytes, truncate: bool
+) -> None:
+    if truncate and len(hostile) > HEADER.size + 1:
+        hostile = hostile[: len(hostile) // 2]  # then the worker hangs up mid-frame
+
+    def writes_raw(peer: BlockingChannel, message: Message) -> None:
+        if message["type"] != "execute":
+            return
+        if len(pool.claimed) > 1:  # the replacement behaves
+            peer.send(
+                {"type": "done", "id": message["id"], "status": "ok", "usage": {}, "stop": ""}
+            )
+            return
+        peer.sock.sendall(b"".join(before) + hostile)
+        if truncate:
+            peer.sock.shutdown(socket.SHUT_WR)
+            return
+        peer.send({"type": "done", "id": message["id"], "status": "ok", "usage": {}, "stop": ""})
+
+    session, pool = session_with(writes_raw)
+    shown = Shown()
+
+    async def two_cells() -> Any:
+        first = await session.execute("x = 1", CellOptions(Limits()), shown)
+        second = await session.execute("x = 2", CellOptions(Limits()), Shown())
+        return first, second
+
+    first, second = run(two_cells())
+    if first.status == "ok":
+        # what was written happened to be an honest message (a stream, an unknown-but-allowed
+        # MIME type): the worker was kept, and nothing else went wrong
+        assert not truncate or len(hostile) <= HEADER.size + 1 or not pool.claimed[0].killed
+    else:
+        assert first.ename in ("WorkerError", "WorkerLost", "WorkerCrashed"), first
+        assert pool.claimed[0].killed
+        # said once: the error, not also a stream of the same complaint
+        assert not any(first.evalue in text for text in shown.streams)
+    assert second.status == "ok", second
+
+
+def test_a_real_kernel_bounds_a_flood_of_forged_tiny_frames(rogue_kernel: Kernel) -> None:
+    """Fifty thousand one-character stream frames written behind the worker's back (no batching):
+    the kernel stops at its message limit, ends the worker, and its own memory stays put."""
+    assert rogue_kernel.run("print warm").status == "ok"
+    kernel_process = psutil.Process(rogue_kernel.pid)
+    before = kernel_process.memory_info().rss
+    run = rogue_kernel.run("rogue flood 50000\nsleep 5\nresult never", timeout=HUNG_S * 4)
+    assert run.status == "error"
+    assert run.reply["content"]["ename"] == "OutputLimitExceeded"
+    assert "replaced" in run.reply["content"]["evalue"]
+    assert len(run.outputs) <= 10_000 + 5  # the default message limit, plus the error and notes
+    assert run.result is None
+    # bounded: the kernel kept neither the frames nor the messages it refused
+    assert kernel_process.memory_info().rss - before < 64 * 1024 * 1024
     assert rogue_kernel.run("result next").result == "next"

@@ -53,6 +53,20 @@ def test_install_can_bake_in_options(tmp_path: Path) -> None:
     assert spec["argv"][-1] == "--SafeKernel.isolation=cell"
 
 
+def test_prestart_is_opt_in_through_the_kernelspec_metadata(tmp_path: Path) -> None:
+    kernels = tmp_path / "share" / "jupyter" / "kernels"
+    assert install("--prefix", str(tmp_path)).returncode == 0
+    assert install("--prefix", str(tmp_path), "--name", "fast", "--prestart").returncode == 0
+    plain = json.loads((kernels / "safe" / "kernel.json").read_text())
+    fast = json.loads((kernels / "fast" / "kernel.json").read_text())
+    assert "kernel_provisioner" not in plain.get("metadata", {})
+    assert fast["metadata"]["kernel_provisioner"] == {
+        "provisioner_name": "safekernel-prestart",
+        "config": {},
+    }
+    assert fast["argv"] == plain["argv"]
+
+
 def test_user_install_goes_to_the_user_data_dir(tmp_path: Path) -> None:
     result = install("--user", env={"JUPYTER_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr

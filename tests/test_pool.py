@@ -4,7 +4,7 @@ they died while waiting, and a worker lost to a hard limit is replaced by a warm
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -80,3 +80,46 @@ def test_worker_killed_between_cells_is_reported_on_the_next_cell(fresh_kernel: 
     assert "stopped between cells" in run.stderr
     assert "variables are gone" in run.stderr
     assert fresh_kernel.run("doomed = 2\ndoomed").result == "2"
+
+
+def test_an_emptied_pool_starts_one_worker_at_once_and_the_rest_later() -> None:
+    """A claim that takes the last spare starts the one worker the next claim needs at once,
+    and the others a little later (REFILL_DELAY_S), so the cell now running shares the CPU
+    with one worker's start, not with the whole pool's. The real pool, on a real zygote."""
+    import asyncio
+    import logging
+
+    from safekernel.kernel.pool import Pool
+    from safekernel.kernel.zygote import ZygoteProcess
+    from safekernel.wire.confinement import SandboxConfig
+
+    memory = 64 * 1024 * 1024
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        log = logging.getLogger("test_pool")
+        zygote = ZygoteProcess("lua", log)
+        sandbox = SandboxConfig(address_space=memory + 1024 * 1024 * 1024)
+        pool = Pool(
+            zygote=zygote, sandbox=sandbox, memory=memory, size=2, require_all_layers=False, log=log
+        )
+        pool.start()
+        claimed = []
+        try:
+            await until(lambda: len(pool._spares) == 2, "two spares became ready")
+            claimed.append(await pool.claim())
+            assert pool._starting == 0  # one spare is left: its replacement comes later
+            claimed.append(await pool.claim())
+            assert pool._starting == 1  # none left: one starts now, the other later
+            await until(lambda: len(pool._spares) == 2, "the pool was refilled to its size")
+        finally:
+            for worker in claimed:
+                worker.kill()
+            await pool.close()
+
+    asyncio.run(scenario())

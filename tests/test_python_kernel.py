@@ -208,3 +208,12 @@ def test_each_worker_has_its_own_hash_seed_and_random_state(py: Kernel) -> None:
     randoms = (first.split(",")[1], second.split(",")[1])
     assert hashes[0] != hashes[1]
     assert randoms[0] != randoms[1]
+
+
+def test_a_replaced_stop_handler_is_put_back_for_the_next_cell(py: Kernel) -> None:
+    py.run("import signal\nsignal.signal(signal.SIGALRM, lambda *a: None)\nstill = 1")
+    run = py.run("%timeout 1\nwhile True:\n    pass")
+    assert run.error is not None
+    assert run.error["ename"] == "TimeLimitExceeded"
+    assert "kept" in run.error["evalue"]
+    assert py.run("still").result == "1"

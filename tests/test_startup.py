@@ -50,7 +50,8 @@ def test_prestarted_zygote_is_the_kernels_child_and_holds_no_secret() -> None:
         connection_file = k.km.connection_file
         # the parent-death signal ties it to the kernel; exec gave it a minimal environment
         assert zygote.ppid() == k.pid
-        assert set(zygote.environ()) <= {"PATH", "LANG", "PYTHONPATH"}
+        # SAFEKERNEL_CACHE_DIR: where compiled guest code is cached, a path
+        assert set(zygote.environ()) <= {"PATH", "LANG", "PYTHONPATH", "SAFEKERNEL_CACHE_DIR"}
         assert connection_file not in " ".join(zygote.cmdline())
         paths = [f.path for f in zygote.open_files()]
         assert connection_file not in paths

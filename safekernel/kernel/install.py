@@ -17,6 +17,7 @@ from pathlib import Path
 from jupyter_client.kernelspec import KernelSpecManager
 
 from safekernel.errors import ConfigError
+from safekernel.kernel.provisioner import PROVISIONER_NAME
 from safekernel.runtimes import registry
 
 #: every user who may start the kernel must read its spec, whatever the installer's umask (a
@@ -26,7 +27,12 @@ FILE_MODE = 0o644
 
 
 def write_kernelspec(
-    target: Path, display_name: str, options: list[str], entry: registry.RuntimeEntry
+    target: Path,
+    display_name: str,
+    options: list[str],
+    entry: registry.RuntimeEntry,
+    *,
+    prestart: bool = False,
 ) -> None:
     """Copy kernel.json and the logos into `target`, pointing argv at this interpreter."""
     source = resources.files("safekernel").joinpath("resources/kernelspec")
@@ -38,6 +44,10 @@ def write_kernelspec(
     spec["argv"] = [sys.executable, "-m", "safekernel", "-f", "{connection_file}", *options]
     spec["display_name"] = display_name
     spec["language"] = entry.language
+    if prestart:
+        # kernel/provisioner.py: one prestarted kernel process ready for a restart or new kernel
+        metadata = spec.setdefault("metadata", {})
+        metadata["kernel_provisioner"] = {"provisioner_name": PROVISIONER_NAME, "config": {}}
     (target / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
 
 
@@ -49,6 +59,7 @@ def install(
     options: list[str] | None = None,
     *,
     runtime: str = registry.DEFAULT_RUNTIME,
+    prestart: bool = False,
 ) -> str:
     """Install the kernelspec, readable by everyone; returns the directory it went to."""
     entry = registry.get(runtime)
@@ -58,7 +69,9 @@ def install(
     # the directories this install creates get DIR_MODE too; existing ones are left alone
     created = [parent for parent in destination.parents if not parent.exists()]
     with tempfile.TemporaryDirectory() as tmp:
-        write_kernelspec(Path(tmp), display_name or entry.display_name, options or [], entry)
+        write_kernelspec(
+            Path(tmp), display_name or entry.display_name, options or [], entry, prestart=prestart
+        )
         path = Path(
             manager.install_kernel_spec(tmp, kernel_name=kernel_name, user=user, prefix=prefix)
         )
@@ -115,6 +128,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--name", help="kernel name (default: the runtime's, e.g. safe)")
     parser.add_argument("--display-name", help="name shown in menus (default: the runtime's)")
     parser.add_argument(
+        "--prestart",
+        action="store_true",
+        help="keep one prestarted kernel process ready, so a restart or a new notebook "
+        "starts at once (jupyter_client provisioner safekernel-prestart)",
+    )
+    parser.add_argument(
         "options", nargs="*", help="kernel options baked into the spec, e.g. --SafeKernel.timeout=5"
     )
     args = parser.parse_args(argv)
@@ -127,7 +146,13 @@ def main(argv: list[str]) -> int:
     name = args.name or entry.kernelspec_name
     try:
         path = install(
-            args.user, prefix, name, args.display_name, args.options, runtime=args.runtime
+            args.user,
+            prefix,
+            name,
+            args.display_name,
+            args.options,
+            runtime=args.runtime,
+            prestart=args.prestart,
         )
     except OSError as exc:
         print(f"could not install the kernelspec: {exc}. Try --user.", file=sys.stderr)

@@ -16,6 +16,7 @@ from traitlets import Bool, Enum, Float, Instance, Int, Unicode
 
 from safekernel import __version__
 from safekernel.errors import ConfigError, SafeKernelError
+from safekernel.kernel import report
 from safekernel.kernel.build import build, memory_ceiling
 from safekernel.kernel.cellrun import ExecuteOutcome
 from safekernel.kernel.iopub import IOPubFrontend
@@ -39,7 +40,6 @@ from safekernel.limits import (
     size_text,
 )
 from safekernel.runtimes import registry
-from safekernel.wire.confinement import LayerStatus
 
 #: longest continuation indent passed on from a worker's is_complete
 MAX_INDENT = 80
@@ -190,20 +190,7 @@ class SafeKernel(Kernel):
     # -- banner and kernel_info ------------------------------------------------------------
     @property
     def banner(self) -> str:  # type: ignore[override]
-        layers = self._session.layers
-        lines = [
-            f"safekernel {__version__}: {self.entry.banner} in a sandboxed worker (isolation: "
-            f"{self.isolation}, timeout {self.defaults.timeout:g} s, memory "
-            f"{self.defaults.memory // (1024 * 1024)} MB)",
-            "Sandbox: " + (", ".join(_layer_word(layer) for layer in layers) or "starting"),
-        ]
-        missing = [layer for layer in layers if not layer.active]
-        if missing:
-            lines.append(
-                "WARNING: not every sandbox layer is active: "
-                + "; ".join(f"{m.name}: {m.detail}" for m in missing)
-            )
-        return "\n".join(lines)
+        return report.banner(self.entry, self.isolation, self.defaults, self._session.layers)
 
     @property
     def kernel_info(self) -> dict[str, Any]:
@@ -314,18 +301,11 @@ class SafeKernel(Kernel):
 
     def _run_command(self, command: str, frontend: IOPubFrontend) -> None:
         if command == "sandbox":
-            frontend.stream("stdout", self._sandbox_report())
+            frontend.stream("stdout", report.sandbox_table(self._session.layers))
         elif command == "reset":
             self._session.reset()
         elif command == "usage":
             frontend.stream("stdout", format_usage(self._session.last_usage))
-
-    def _sandbox_report(self) -> str:
-        rows = [
-            f"{layer.name:<14}{layer.state.value:<13}{layer.detail}"
-            for layer in self._session.layers
-        ]
-        return "\n".join([f"{'layer':<14}{'state':<13}detail", *rows]) + "\n"
 
     def _reply_ok(self, outcome: ExecuteOutcome) -> dict[str, Any]:
         return {
@@ -461,7 +441,3 @@ def _help_request(body: str) -> str | None:
     if match is None:
         return None
     return match.group(1) or match.group(2)
-
-
-def _layer_word(layer: LayerStatus) -> str:
-    return f"{layer.name} {'on' if layer.active else layer.state.value.upper()}"

@@ -165,17 +165,25 @@ class Pool:
         """Replace a claimed spare: at once if the pool is now empty (the next claim would
         wait for it), else a little later, once the claiming cell has likely replied: forking
         and hardening a worker competes with the cell for the CPU (measured on 2 busy cores,
-        cell isolation: ~8 ms a cell with the refill at once, ~4 ms with it delayed)."""
+        cell isolation: ~8 ms a cell with the refill at once, ~4 ms with it delayed). An
+        empty pool starts only the one worker the next claim needs at once, and the rest later
+        too: the running cell then shares the CPU with one worker's start, not the pool's."""
+        loop = asyncio.get_running_loop()
         if self._spares:
-            asyncio.get_running_loop().call_later(REFILL_DELAY_S, self.refill)
-        else:
-            self.refill()
+            loop.call_later(REFILL_DELAY_S, self.refill)
+            return
+        self.refill(at_most=1)
+        if self.size > 1:
+            loop.call_later(REFILL_DELAY_S, self.refill)
 
-    def refill(self, minimum: int = 0) -> None:
-        """Start workers in the background until `size` (at least `minimum`) are on the way."""
+    def refill(self, minimum: int = 0, *, at_most: int | None = None) -> None:
+        """Start workers in the background until `size` (at least `minimum`, at most
+        `at_most`) are ready or on the way."""
         if self._closed or self._broken is not None:
             return
         target = max(self.size, minimum)
+        if at_most is not None:
+            target = min(target, at_most)
         while len(self._spares) + self._starting < target:
             self._starting += 1
             asyncio.get_running_loop().create_task(self._start_one())

@@ -42,6 +42,16 @@ class ZygoteLaunch:
             self.process.wait(1.0)
 
 
+def cache_dir() -> str:
+    """`$SAFEKERNEL_CACHE_DIR`, else `$XDG_CACHE_HOME/safekernel`, else `~/.cache/safekernel`
+    (the same rule as the runtimes' own, for when they run without the kernel)."""
+    configured = os.environ.get("SAFEKERNEL_CACHE_DIR")
+    if configured:
+        return configured
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "safekernel")
+
+
 def start_zygote(runtime: str) -> ZygoteLaunch:
     """Start `python -m safekernel.worker.zygote FD RUNTIME`. Call it from the kernel's main thread:
     the zygote's parent-death signal follows the thread that created it."""
@@ -50,9 +60,10 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     # SAFEKERNEL_TEST_FAIL_LAYER: set only by tests, in the kernel's own environment (see
     # sandbox.inject_failure: it can only make workers end before they serve)
-    # SAFEKERNEL_CACHE_DIR: an operator's choice of where runtimes keep compiled guest code
-    # (runtimes/python/guest.py; by default the user's ~/.cache, found without HOME)
-    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER", "SAFEKERNEL_CACHE_DIR"):
+    # where runtimes keep compiled guest code (runtimes/python/guest.py): a path, no secret;
+    # named here so the zygote finds the cache `install` filled, whatever its own HOME
+    env["SAFEKERNEL_CACHE_DIR"] = cache_dir()
+    for name in ("PYTHONPATH", "SAFEKERNEL_TEST_FAIL_LAYER"):
         if name in os.environ:
             env[name] = os.environ[name]
     process = subprocess.Popen(

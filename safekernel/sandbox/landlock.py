@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import platform
 import threading
@@ -249,6 +250,7 @@ class _Ruleset:
     ids: tuple[tuple[int, int], ...]
 
 
+_FIRST_FREE_FD = 3
 #: the ruleset prepare_landlock() built (in the zygote; each worker inherits the fd)
 _prepared: _Ruleset | None = None
 
@@ -281,6 +283,12 @@ def prepare_landlock(read_only_dirs: Sequence[str] = ()) -> None:
                 raise
     except (_DirError, OSError):
         return
+    if ruleset_fd < _FIRST_FREE_FD:
+        # never on 0-2 (possible only if the zygote's stdio was closed): the process layer
+        # points those at /dev/null in every worker, which would replace the ruleset
+        moved = fcntl.fcntl(ruleset_fd, fcntl.F_DUPFD_CLOEXEC, _FIRST_FREE_FD)
+        os.close(ruleset_fd)
+        ruleset_fd = moved
     _prepared = _Ruleset(dirs, abi, ruleset_fd, ids)
 
 

@@ -236,6 +236,9 @@ class PythonRuntime(Runtime):
                 request = self._requests.get()
                 if request is None:
                     raise GuestExit(0)
+                # the store is changed only on the thread that runs the guest, while the
+                # guest waits here (never from the worker's thread during a call)
+                self._store.set_limits(memory_size=self._limits.memory)
                 self._pending = request
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
@@ -307,7 +310,6 @@ class PythonRuntime(Runtime):
 
     def execute(self, code: str, limits: Limits, sink: EventSink) -> CellOutcome:
         self.start_if_needed()
-        self._store.set_limits(memory_size=limits.memory)
         started, cpu_started = time.perf_counter(), time.process_time()
         self._run({"op": "execute", "code": code}, sink, limits)
         usage = {

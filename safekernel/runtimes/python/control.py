@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import marshal
 import struct
 from typing import Any
 
@@ -34,8 +35,10 @@ class ControlError(ValueError):
 
 
 def frame(message: dict[str, Any]) -> bytes:
-    """A host -> guest request: a 4-byte length, then JSON."""
-    body = json.dumps(message).encode("utf-8")
+    """A host -> guest request: a 4-byte length, then marshal data (str, int, bool, None and
+    dicts of them: a format both interpreters read alike, and the guest needs no import for
+    it). Only the host writes these; the host never reads marshal data."""
+    body = marshal.dumps(message)
     return _HEADER.pack(len(body)) + body
 
 

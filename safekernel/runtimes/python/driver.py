@@ -7,31 +7,57 @@
 #   fd 1  the cell's stdout, plain bytes
 # A cell runs in this same interpreter, so it can write anything on any of them: the host
 # treats every byte as hostile and checks it, and nothing here is a security boundary.
-import ast
-import base64
+# Only built-in and frozen modules are imported here: each worker starts its own interpreter,
+# and the first module read from the guest's zipped stdlib costs ~0.3 s (zipimport reads the
+# whole archive's directory), `re` and `json` another ~0.35 s. The rest (traceback, inspect,
+# codeop, json for a user's JSON) is imported when first used.
+import _ast
+import _json
+import _signal
+import _struct
+import binascii
 import builtins
-import codeop
-import contextlib
-import inspect as _inspect
 import io
-import json
-import keyword
-import linecache
+import marshal
+import math
 import os
-import reprlib
-import signal
-import struct
 import sys
-import traceback
-import types
 
 MAGIC = b"\x00SKC"
 MAX_TEXT = 256 * 1024
-_header = struct.Struct(">I")
+_header = _struct.Struct(">I")
+ModuleType = type(sys)
+
+
+def _json_text(value, depth=0):
+    """JSON for a control frame (json.dumps without importing json): text, numbers, lists
+    and mappings; anything else as its str()."""
+    if depth > 100:
+        raise ValueError("too deeply nested for a control frame")
+    if value is None or value is True or value is False:
+        return "null" if value is None else ("true" if value else "false")
+    if isinstance(value, str):
+        return _json.encode_basestring(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return float.__repr__(value) if math.isfinite(value) else "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json_text(item, depth + 1) for item in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ",".join(
+                _json.encode_basestring(str(key)) + ":" + _json_text(item, depth + 1)
+                for key, item in value.items()
+            )
+            + "}"
+        )
+    return _json.encode_basestring(str(value))
 
 
 def _send(message):
-    body = json.dumps(message, ensure_ascii=False, default=str).encode("utf-8", "replace")
+    body = _json_text(message).encode("utf-8", "surrogatepass")
     os.write(2, MAGIC + _header.pack(len(body)) + body)
 
 
@@ -46,8 +72,10 @@ def _read_exactly(size):
 
 
 def _receive():
+    # the host's requests are marshal data (made by the host, read here without an import)
     (size,) = _header.unpack(_read_exactly(4))
-    return json.loads(_read_exactly(size).decode("utf-8", "replace"))
+    request = marshal.loads(_read_exactly(size))
+    return request if isinstance(request, dict) else {}
 
 
 class _Stream(io.TextIOBase):
@@ -105,7 +133,6 @@ def _output_limit(signum, frame):
 
 
 def _input(prompt="", password=False):
-    sys.stdout.flush()
     _send({"t": "input", "prompt": str(prompt), "password": bool(password)})
     reply = _receive()
     if reply.get("op") != "input_reply":
@@ -130,9 +157,14 @@ _REPRS = (
     ("application/json", "_repr_json_"),
 )
 _BINARY = ("image/png", "image/jpeg")
-_short_repr = reprlib.Repr()
-_short_repr.maxstring = 200
-_short_repr.maxother = 200
+
+
+def _short_repr(obj):
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = 200
+    return shortener.repr(obj)
 
 
 def _plain(obj):
@@ -153,10 +185,12 @@ def _encode(mime, value):
             value = value.encode("latin-1", "replace")
         if not isinstance(value, (bytes, bytearray)):
             return None
-        return base64.b64encode(bytes(value)).decode("ascii")
+        return binascii.b2a_base64(bytes(value), newline=False).decode("ascii")
     if mime == "application/json":
         if isinstance(value, str):
             return value
+        import json
+
         return json.dumps(value, default=str)
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "replace")
@@ -226,7 +260,6 @@ def display(*objs, display_id=None, update=False, clear=False, raw=False, metada
     if clear:
         clear_output(wait=True)
     for obj in objs:
-        sys.stdout.flush()
         if raw and isinstance(obj, dict):
             data, meta = dict(obj), {}
         else:
@@ -253,7 +286,6 @@ def update_display(obj, *, display_id, **kwargs):
 
 
 def clear_output(wait=False):
-    sys.stdout.flush()
     _send({"t": "clear", "wait": bool(wait)})
 
 
@@ -304,7 +336,11 @@ class JSON(_Shown):
     _mime = "application/json"
 
     def _payload(self):
-        return self.data if isinstance(self.data, str) else json.dumps(self.data, default=str)
+        if isinstance(self.data, str):
+            return self.data
+        import json
+
+        return json.dumps(self.data, default=str)
 
 
 class Image(_Shown):
@@ -335,7 +371,7 @@ class Pretty(_Shown):
 
 
 def _install_ipython_shim():
-    display_module = types.ModuleType("IPython.display")
+    display_module = ModuleType("IPython.display")
     for name in (
         "display",
         "update_display",
@@ -351,7 +387,7 @@ def _install_ipython_shim():
         "Pretty",
     ):
         setattr(display_module, name, globals()[name])
-    package = types.ModuleType("IPython")
+    package = ModuleType("IPython")
     package.__path__ = []
     package.display = display_module
     sys.modules["IPython"] = package
@@ -360,7 +396,7 @@ def _install_ipython_shim():
 
 # -- cells -----------------------------------------------------------------------------------
 # cells see a __main__ of their own (their namespace), as in IPython, not the driver's module
-_user_module = types.ModuleType("__main__")
+_user_module = ModuleType("__main__")
 namespace = _user_module.__dict__
 namespace["__builtins__"] = builtins
 _cell_count = [0]
@@ -371,12 +407,21 @@ def _cell_name():
     return f"<cell-{_cell_count[0]}>"
 
 
+#: each cell's source by its file name, handed to linecache when a traceback needs it
+_sources = {}
+
+
 def _register_source(filename, code):
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    _sources[filename] = code
 
 
 def _cell_traceback(exc):
     """The exception with the cell's own frames only (never the driver's)."""
+    import linecache
+    import traceback
+
+    for filename, code in _sources.items():
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     if isinstance(exc, SyntaxError) and exc.filename and str(exc.filename).startswith("<cell-"):
         lines = traceback.format_exception_only(type(exc), exc)
     else:
@@ -411,10 +456,11 @@ def _error(exc):
 def execute(code):
     filename = _cell_name()
     _register_source(filename, code)
-    tree = ast.parse(code, filename, "exec")
+    # the builtin compiler's own AST (ast.py is not needed for this)
+    tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST)
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+        last = _ast.Expression(tree.body.pop().value)
     exec(compile(tree, filename, "exec"), namespace)
     if last is not None:
         value = eval(compile(last, filename, "eval"), namespace)
@@ -422,7 +468,6 @@ def execute(code):
         if value is not None:
             namespace["_"] = value
             data, metadata = format_bundle(value)
-            sys.stdout.flush()
             _send({"t": "result", "data": data, "metadata": metadata})
 
 
@@ -430,18 +475,55 @@ def execute(code):
 _BUILTINS = {}
 
 
+#: the driver's stdout, stderr and stdin objects, put back after every cell as well
+_STREAMS = []
+
+
 def _restore_builtins():
     """Put back any original builtin a cell replaced or deleted (names it added stay): the
-    stdlib code the driver relies on (json, traceback) looks its builtins up there."""
+    stdlib code the driver relies on (json, traceback) looks its builtins up there. The same
+    for sys.stdout, sys.stderr and sys.stdin (a cell's print goes to its own output)."""
     current = vars(builtins)
     for name, value in _BUILTINS.items():
         if current.get(name, _restore_builtins) is not value:
             current[name] = value
+    if _STREAMS:
+        sys.stdout, sys.stderr, sys.stdin = _STREAMS
+    _install_stop_handlers()
+
+
+def _install_stop_handlers():
+    # the host's stops arrive as these signals (see the host's _SIGNALS); a cell that
+    # replaces a handler loses the soft stop for that cell only
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    _signal.signal(_signal.SIGALRM, _time_limit)
+    _signal.signal(_signal.SIGUSR1, _output_limit)
+
+
+#: memory set aside to report a MemoryError when the cell has used up all the rest
+_reserve = [bytearray(256 * 1024)]
+#: ... and the report itself, made before any cell runs, for when even that is not enough
+_MEMORY_FRAME = [b""]
+
+
+def _report_memory_error(exc):
+    _reserve.clear()
+    try:
+        _error(exc)
+    except Exception:  # e.g. importing traceback failed for want of memory
+        os.write(2, _MEMORY_FRAME[0])
+    try:  # noqa: SIM105 -- contextlib is not imported at start (see the imports)
+        _reserve.append(bytearray(256 * 1024))
+    except MemoryError:
+        pass
 
 
 def _run_cell(code):
     try:
         execute(code)
+    except MemoryError as exc:
+        _report_memory_error(exc)
+        exc = None
     except BaseException as exc:
         if isinstance(exc, SystemExit):
             _send(
@@ -472,6 +554,8 @@ def _names(text):
     """Completions of a name or a dotted attribute, the way rlcompleter finds them (this guest
     has no rlcompleter): attributes are looked up with getattr, nothing is evaluated."""
     if "." not in text:
+        import keyword
+
         pool = list(keyword.kwlist) + list(namespace) + dir(builtins)
         return sorted(
             {
@@ -524,6 +608,9 @@ def _resolve(name):
 
 
 def inspect(code, pos, detail):
+    import contextlib
+    import inspect as _inspect
+
     start = pos
     while start > 0 and (code[start - 1].isalnum() or code[start - 1] in "_."):
         start -= 1
@@ -539,7 +626,7 @@ def inspect(code, pos, detail):
     with contextlib.suppress(TypeError, ValueError):
         lines.append(f"Signature: {name}{_inspect.signature(obj)}")
     if not callable(obj) or isinstance(obj, type):
-        lines.append(f"Value:     {_short_repr.repr(obj)}")
+        lines.append(f"Value:     {_short_repr(obj)}")
     doc = _inspect.getdoc(obj)
     if doc:
         lines.append("Docstring:")
@@ -549,6 +636,8 @@ def inspect(code, pos, detail):
 
 def is_complete(code):
     try:
+        import codeop
+
         compiled = codeop.compile_command(code, "<cell>", "exec")
     except (SyntaxError, ValueError, OverflowError):
         return {"status": "invalid", "indent": ""}
@@ -587,9 +676,7 @@ def _setup():
     builtins.input = input
     builtins.display = display
     _install_ipython_shim()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGALRM, _time_limit)
-    signal.signal(signal.SIGUSR1, _output_limit)
+    _install_stop_handlers()
     sys.setrecursionlimit(800)
 
 
@@ -602,7 +689,10 @@ def _next_request():
 
 def main():
     _setup()
+    body = _json_text({"t": "error", "ename": "MemoryError", "evalue": "", "traceback": []})
+    _MEMORY_FRAME[0] = MAGIC + _header.pack(len(body)) + body.encode()
     _BUILTINS.update(vars(builtins))
+    _STREAMS.extend((sys.stdout, sys.stderr, sys.stdin))
     # the driver keeps its own copy of the builtins it uses: a cell that replaces
     # builtins.len or builtins.repr changes its own world, not the driver's
     driver = globals()
@@ -610,9 +700,11 @@ def main():
         if not name.startswith("__"):
             driver.setdefault(name, value)
     sys.modules["__main__"] = _user_module
+    failures = 0
     while True:
         try:
             request = _next_request()
+            failures = 0
             op = request.get("op")
             if op == "execute":
                 _run_cell(str(request.get("code", "")))
@@ -620,8 +712,14 @@ def main():
                 _answer(request)
         except SystemExit:
             raise
-        except BaseException:
-            pass
+        except MemoryError:
+            os.write(2, _MEMORY_FRAME[0])
+        except BaseException:  # a stop that lands in the driver's own code
+            failures += 1
+            if failures >= 3:
+                # a cell broke the driver itself (its globals are reachable): end this
+                # interpreter, so the host replaces the worker instead of waiting on it
+                os._exit(70)
 
 
 main()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pwd
 import struct
 import sys
 import tempfile
@@ -94,11 +93,8 @@ def cache_dir() -> Path:
     configured = os.environ.get("SAFEKERNEL_CACHE_DIR")
     if configured:
         return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        # the zygote runs without HOME: the password database names the user's home
-        home = os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
-        base = os.path.join(home, ".cache")
+    # the kernel names the directory for its zygote (kernel/zygote.py, the same rule)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "safekernel"
 
 
