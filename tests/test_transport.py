@@ -92,8 +92,13 @@ def test_curve_keys_are_provisioned_and_the_kernel_runs_cells(curve_kernel: Kern
 def _shell_request(
     socket: zmq.Socket[bytes], session: Session, code: str, wait_ms: int = 3000
 ) -> dict[str, object] | None:
-    """Send an execute_request on `socket`; the parsed reply, or None when none comes."""
-    session.send(socket, "execute_request", {"code": code, "silent": False})
+    """Send an execute_request on `socket`; the parsed reply, or None when none comes (or when
+    the request cannot even be queued: a DEALER with no completed handshake has no peer)."""
+    socket.sndtimeo = wait_ms
+    try:
+        session.send(socket, "execute_request", {"code": code, "silent": False})
+    except zmq.Again:
+        return None
     if not socket.poll(wait_ms):
         return None
     _, msg_list = session.feed_identities(socket.recv_multipart())
