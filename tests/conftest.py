@@ -7,6 +7,7 @@ README gives), and JUPYTER_PATH points there, so nothing touches the user's own 
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 import time
@@ -32,7 +33,9 @@ def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # the kernel passes this on to its zygote, which runs without HOME: under a HOME that is
     # not the account's own (the unprivileged CI run), both must use the same guest cache
     home = os.environ.get("HOME")
-    if home and "SAFEKERNEL_CACHE_DIR" not in os.environ and "XDG_CACHE_HOME" not in os.environ:
+    account_home = pwd.getpwuid(os.getuid()).pw_dir
+    unset = "SAFEKERNEL_CACHE_DIR" not in os.environ and "XDG_CACHE_HOME" not in os.environ
+    if home and unset and os.path.realpath(home) != os.path.realpath(account_home):
         os.environ["SAFEKERNEL_CACHE_DIR"] = os.path.join(home, ".cache", "safekernel")
     for runtime in ("lua", "wasm"):
         # the wasm install also builds its guest into the machine's cache (once per machine)

@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pexpect
 import psutil
+import pytest
 
 from tests.conftest import wait_gone
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def spawn_console(*options: str) -> pexpect.spawn:
+def spawn_console(*options: str, kernel: str = "safe") -> pexpect.spawn:
     return pexpect.spawn(
         "jupyter",
-        ["console", "--kernel", "safe", "--ZMQTerminalInteractiveShell.colors=NoColor", *options],
+        ["console", "--kernel", kernel, "--ZMQTerminalInteractiveShell.colors=NoColor", *options],
         encoding="utf-8",
         timeout=60,
         env={**os.environ, "TERM": "dumb"},
@@ -38,8 +39,9 @@ def read_until_prompt(child: pexpect.spawn, number: int) -> str:
     return ANSI.sub("", child.before)
 
 
-def test_console_runs_cells_and_exits_cleanly() -> None:
-    child = spawn_console()
+@pytest.mark.parametrize("kernel", ["safe", "safe-wasm"])
+def test_console_runs_cells_and_exits_cleanly(kernel: str) -> None:
+    child = spawn_console(kernel=kernel)
     banner = read_until_prompt(child, 1)
     assert "safekernel" in banner
     assert "Sandbox:" in banner

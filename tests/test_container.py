@@ -48,7 +48,7 @@ VARIANTS = {
     "no-landlock": (["--no-landlock"], {"network", "landlock"}),
 }
 WHY = {
-    "network": "cannot create a network namespace here (EPERM)",
+    "network": "cannot create a network namespace here (EPERM): ",
     "landlock": "kernel has no Landlock",
 }
 
@@ -117,6 +117,8 @@ def test_kernel_info_and_sandbox_magic_name_the_missing_layers(
     for name in missing:
         assert layers[name]["state"] == "unavailable"
         assert WHY[name] in layers[name]["detail"]
+    if "network" in missing:
+        assert "seccomp profile that refuses unshare" in layers["network"]["detail"]
     assert "WARNING: not every sandbox layer is active" in reply["banner"]
 
     report = host.kernel.run("%sandbox").stdout

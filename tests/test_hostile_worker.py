@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgpack
+import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -417,3 +418,20 @@ def test_a_worker_writing_a_hostile_frame_is_ended_once_and_the_next_cell_runs(
         # said once: the error, not also a stream of the same complaint
         assert not any(first.evalue in text for text in shown.streams)
     assert second.status == "ok", second
+
+
+def test_a_real_kernel_bounds_a_flood_of_forged_tiny_frames(rogue_kernel: Kernel) -> None:
+    """Fifty thousand one-character stream frames written behind the worker's back (no batching):
+    the kernel stops at its message limit, ends the worker, and its own memory stays put."""
+    assert rogue_kernel.run("print warm").status == "ok"
+    kernel_process = psutil.Process(rogue_kernel.pid)
+    before = kernel_process.memory_info().rss
+    run = rogue_kernel.run("rogue flood 50000\nsleep 5\nresult never", timeout=HUNG_S * 4)
+    assert run.status == "error"
+    assert run.reply["content"]["ename"] == "OutputLimitExceeded"
+    assert "replaced" in run.reply["content"]["evalue"]
+    assert len(run.outputs) <= 10_000 + 5  # the default message limit, plus the error and notes
+    assert run.result is None
+    # bounded: the kernel kept neither the frames nor the messages it refused
+    assert kernel_process.memory_info().rss - before < 64 * 1024 * 1024
+    assert rogue_kernel.run("result next").result == "next"

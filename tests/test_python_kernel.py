@@ -193,7 +193,9 @@ def test_output_limit_stops_a_flood(py: Kernel) -> None:
 
 
 def test_sandbox_and_usage_magics(py: Kernel) -> None:
-    assert "seccomp" in py.run("%sandbox").stdout
+    report = py.run("%sandbox").stdout
+    assert "seccomp" in report
+    assert "CPython 3.12.0 in a WebAssembly instance" in report
     py.run("1 + 1")
     assert "wall" in py.run("%usage").stdout
 
@@ -208,3 +210,12 @@ def test_each_worker_has_its_own_hash_seed_and_random_state(py: Kernel) -> None:
     randoms = (first.split(",")[1], second.split(",")[1])
     assert hashes[0] != hashes[1]
     assert randoms[0] != randoms[1]
+
+
+def test_a_replaced_stop_handler_is_put_back_for_the_next_cell(py: Kernel) -> None:
+    py.run("import signal\nsignal.signal(signal.SIGALRM, lambda *a: None)\nstill = 1")
+    run = py.run("%timeout 1\nwhile True:\n    pass")
+    assert run.error is not None
+    assert run.error["ename"] == "TimeLimitExceeded"
+    assert "kept" in run.error["evalue"]
+    assert py.run("still").result == "1"

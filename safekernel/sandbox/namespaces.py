@@ -115,10 +115,19 @@ def _unshare_network() -> LayerStatus:
             "network", LayerState.ACTIVE, f"new network namespace (in a user namespace, {mapping})"
         )
     if err in (errno.EPERM, errno.EINVAL, errno.ENOSPC, errno.EUSERS):
+        # the usual causes, for the reader of %sandbox: a container's seccomp profile (Docker's
+        # and containerd's defaults refuse unshare without CAP_SYS_ADMIN), a root without
+        # CAP_SYS_ADMIN, or a host that switched unprivileged user namespaces off
+        why = (
+            "root without CAP_SYS_ADMIN, or a seccomp profile that refuses unshare "
+            "(a container's default)"
+            if root
+            else "unprivileged user namespaces are off on this host, or a seccomp profile "
+            "refuses unshare (a container's default)"
+        )
         return LayerStatus(
             "network",
             LayerState.UNAVAILABLE,
-            f"cannot create a network namespace here ({errno.errorcode.get(err, err)}); "
-            "unprivileged user namespaces may be disabled",
+            f"cannot create a network namespace here ({errno.errorcode.get(err, err)}): {why}",
         )
     return LayerStatus("network", LayerState.FAILED, f"unshare failed: {os.strerror(err)}")

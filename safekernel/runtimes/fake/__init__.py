@@ -21,7 +21,8 @@ One command per line; blank lines are skipped:
                          `done` for another cell now; `chatter` makes the next complete /
                          inspect / is_complete stream forever and never answer; `reply-id`
                          answers the next one for another request first; `close` closes
-                         its channel and keeps running (a worker that hangs up mid-cell)
+                         its channel and keeps running (a worker that hangs up mid-cell);
+                         `flood COUNT` writes COUNT one-character stream frames at once
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class FakeRuntime(Runtime):
         elif command == "rogue":
             if rest == "done-id":
                 _forge({"type": "done", "id": 0, "status": "ok", "usage": {}, "stop": ""})
+            elif rest.startswith("flood "):
+                frame = encode({"type": "stream", "name": "stdout", "text": "."})
+                _forge_bytes(frame * int(rest.partition(" ")[2]))
             elif rest == "close":
                 os.closerange(3, 1024)  # the channel is its one descriptor above 2
             elif rest in ("chatter", "reply-id"):
@@ -172,7 +176,10 @@ def _forge(message: Message) -> None:
     """Write one frame onto the worker's channel behind the worker's back. A confined worker
     holds /dev/null on 0-2 and one other descriptor, its channel (fstat is refused, so the
     channel is found as the one descriptor above 2 that takes a write)."""
-    data = encode(message)
+    _forge_bytes(encode(message))
+
+
+def _forge_bytes(data: bytes) -> None:
     for fd in range(3, 1024):
         try:
             written = os.write(fd, data)

@@ -35,6 +35,7 @@ from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
 from safekernel.runtimes.python import guest
 from safekernel.runtimes.python.control import ControlParser, frame
 from safekernel.runtimes.wasm.wasi import GuestExit, WasiConfig, WasiHost
+from safekernel.wire.confinement import LayerState, LayerStatus
 
 #: read once when the zygote imports this module: a hardened worker can open no file
 _DRIVER = resources.files(__package__).joinpath("driver.py").read_text()
@@ -130,6 +131,19 @@ class PythonRuntime(Runtime):
         image = ctypes.string_at(self._base, size)
         for address, table in guest.pruned_inittabs(image):
             ctypes.memmove(self._base + address, table, len(table))
+
+    def walls(self) -> list[LayerStatus]:
+        return [
+            LayerStatus(
+                "wasm",
+                LayerState.ACTIVE,
+                f"CPython {guest.VERSION} in a WebAssembly instance (wasmtime): linear memory "
+                f"capped at the cell's memory limit ({self._memory_limit // (1024 * 1024)} MB "
+                "by default); no imports but our WASI layer (no host files, sockets, "
+                "environment or processes; a 16 MB in-memory /tmp); stops raised inside the "
+                "guest through CPython's signal flags",
+            )
+        ]
 
     # -- the guest thread ---------------------------------------------------------------
     def after_fork(self, seed: bytes) -> None:

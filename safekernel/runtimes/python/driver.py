@@ -133,7 +133,6 @@ def _output_limit(signum, frame):
 
 
 def _input(prompt="", password=False):
-    sys.stdout.flush()
     _send({"t": "input", "prompt": str(prompt), "password": bool(password)})
     reply = _receive()
     if reply.get("op") != "input_reply":
@@ -261,7 +260,6 @@ def display(*objs, display_id=None, update=False, clear=False, raw=False, metada
     if clear:
         clear_output(wait=True)
     for obj in objs:
-        sys.stdout.flush()
         if raw and isinstance(obj, dict):
             data, meta = dict(obj), {}
         else:
@@ -288,7 +286,6 @@ def update_display(obj, *, display_id, **kwargs):
 
 
 def clear_output(wait=False):
-    sys.stdout.flush()
     _send({"t": "clear", "wait": bool(wait)})
 
 
@@ -471,7 +468,6 @@ def execute(code):
         if value is not None:
             namespace["_"] = value
             data, metadata = format_bundle(value)
-            sys.stdout.flush()
             _send({"t": "result", "data": data, "metadata": metadata})
 
 
@@ -479,13 +475,29 @@ def execute(code):
 _BUILTINS = {}
 
 
+#: the driver's stdout, stderr and stdin objects, put back after every cell as well
+_STREAMS = []
+
+
 def _restore_builtins():
     """Put back any original builtin a cell replaced or deleted (names it added stay): the
-    stdlib code the driver relies on (json, traceback) looks its builtins up there."""
+    stdlib code the driver relies on (json, traceback) looks its builtins up there. The same
+    for sys.stdout, sys.stderr and sys.stdin (a cell's print goes to its own output)."""
     current = vars(builtins)
     for name, value in _BUILTINS.items():
         if current.get(name, _restore_builtins) is not value:
             current[name] = value
+    if _STREAMS:
+        sys.stdout, sys.stderr, sys.stdin = _STREAMS
+    _install_stop_handlers()
+
+
+def _install_stop_handlers():
+    # the host's stops arrive as these signals (see the host's _SIGNALS); a cell that
+    # replaces a handler loses the soft stop for that cell only
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    _signal.signal(_signal.SIGALRM, _time_limit)
+    _signal.signal(_signal.SIGUSR1, _output_limit)
 
 
 #: memory set aside to report a MemoryError when the cell has used up all the rest
@@ -664,9 +676,7 @@ def _setup():
     builtins.input = input
     builtins.display = display
     _install_ipython_shim()
-    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-    _signal.signal(_signal.SIGALRM, _time_limit)
-    _signal.signal(_signal.SIGUSR1, _output_limit)
+    _install_stop_handlers()
     sys.setrecursionlimit(800)
 
 
@@ -682,6 +692,7 @@ def main():
     body = _json_text({"t": "error", "ename": "MemoryError", "evalue": "", "traceback": []})
     _MEMORY_FRAME[0] = MAGIC + _header.pack(len(body)) + body.encode()
     _BUILTINS.update(vars(builtins))
+    _STREAMS.extend((sys.stdout, sys.stderr, sys.stdin))
     # the driver keeps its own copy of the builtins it uses: a cell that replaces
     # builtins.len or builtins.repr changes its own world, not the driver's
     driver = globals()
@@ -689,9 +700,11 @@ def main():
         if not name.startswith("__"):
             driver.setdefault(name, value)
     sys.modules["__main__"] = _user_module
+    failures = 0
     while True:
         try:
             request = _next_request()
+            failures = 0
             op = request.get("op")
             if op == "execute":
                 _run_cell(str(request.get("code", "")))
@@ -702,7 +715,11 @@ def main():
         except MemoryError:
             os.write(2, _MEMORY_FRAME[0])
         except BaseException:  # a stop that lands in the driver's own code
-            pass
+            failures += 1
+            if failures >= 3:
+                # a cell broke the driver itself (its globals are reachable): end this
+                # interpreter, so the host replaces the worker instead of waiting on it
+                os._exit(70)
 
 
 main()
