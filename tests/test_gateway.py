@@ -270,7 +270,10 @@ class Websocket:
         pytest.fail("the kernel behind the gateway did not become ready")
 
     def close(self) -> None:
-        self.ws.close()
+        async def close() -> None:  # inside our loop: the thread may have no current one
+            self.ws.close()
+
+        self.loop.run_until_complete(close())
         self.loop.close()
 
 
