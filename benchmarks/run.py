@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-ROW_KEYS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P12")
+ROW_KEYS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

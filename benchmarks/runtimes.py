@@ -1,12 +1,16 @@
-"""The two Lua runtimes side by side: `python -m benchmarks.runtimes [--rounds N]`.
+"""The runtimes side by side: `python -m benchmarks.runtimes [--rounds N]`.
 
-Rows (medians of interleaved rounds, so load on the machine falls on both alike):
-  round trip    a trivial cell through a real kernel (`safe` vs `safe-wasm`), execute to idle
-  fib(30)       a recursive Lua fib(30) cell through the same kernels, wall time
+Rows (medians of interleaved rounds, so load on the machine falls on all alike):
+  round trip    a trivial cell through a real kernel (`safe`, `safe-wasm`, `safe-python`),
+                execute to idle
+  fib(30)       a recursive Lua fib(30) cell through the Lua kernels, wall time
+  fib(25)       a recursive Python fib(25) cell through `safe-python` (limits on: the kernel's
+                defaults), against the same function run natively in this process
   worker ready  in-process: fork a copy of a prepared runtime, make it the worker's own
                 (after_fork) and run its first cell, as a pooled worker does after a claim
-Reported, never asserted (see README.md: timings do not decide the exit status). Needs both
-kernelspecs installed (`python -m safekernel install --user [--runtime wasm]`).
+                (python's after_fork starts its interpreter: see README.md, "Cost")
+Reported, never asserted (see README.md: timings do not decide the exit status). Needs the
+kernelspecs installed (`python -m safekernel install --user [--runtime wasm|python]`).
 """
 
 from __future__ import annotations
@@ -21,8 +25,16 @@ from collections.abc import Callable
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
-KERNELS = {"lua": "safe", "wasm": "safe-wasm"}
+KERNELS = {"lua": "safe", "wasm": "safe-wasm", "python": "safe-python"}
+LUA_RUNTIMES = ("lua", "wasm")
 FIB = "local function f(n) if n < 2 then return n end return f(n - 1) + f(n - 2) end\nreturn f(30)"
+PY_FIB = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\nfib(25)"
+#: a trivial first cell in each runtime's language
+TRIVIAL = {"lua": "return 1", "wasm": "return 1", "python": "1"}
+
+
+def _native_fib() -> None:
+    exec(PY_FIB, {})
 
 
 def _run(client: BlockingKernelClient, code: str) -> None:
@@ -55,12 +67,18 @@ def kernel_rows(rounds: int) -> dict[str, dict[str, float]]:
             for _ in range(10):
                 _run(client, "1")
 
-        def cell(code: str) -> dict[str, Callable[[], None]]:
-            return {name: (lambda c=client: _run(c, code)) for name, (_, client) in started.items()}
+        def cell(code: str, *names: str) -> dict[str, Callable[[], None]]:
+            return {
+                name: (lambda c=client: _run(c, code))
+                for name, (_, client) in started.items()
+                if name in names
+            }
 
+        fib25 = {**cell(PY_FIB, "python"), "native": _native_fib}
         return {
-            "round trip": _interleaved(rounds * 10, cell("1")),
-            "fib(30)": _interleaved(max(3, rounds // 4), cell(FIB)),
+            "round trip": _interleaved(rounds * 10, cell("1", *KERNELS)),
+            "fib(30)": _interleaved(max(3, rounds // 4), cell(FIB, *LUA_RUNTIMES)),
+            "fib(25)": _interleaved(max(3, rounds // 2), fib25),
         }
     finally:
         for manager, client in started.values():
@@ -85,7 +103,7 @@ def worker_ready(rounds: int) -> dict[str, float]:
             if pid == 0:
                 runtime = runtimes[runtime_name]
                 runtime.after_fork(os.urandom(16))
-                runtime.execute("return 1", Limits(), Sink())  # type: ignore[arg-type]
+                runtime.execute(TRIVIAL[runtime_name], Limits(), Sink())  # type: ignore[arg-type]
                 os._exit(0)
             os.waitpid(pid, 0)
 
@@ -100,10 +118,21 @@ def main() -> None:
     args = parser.parse_args()
     rows = kernel_rows(args.rounds)
     rows["worker ready"] = worker_ready(args.rounds)
-    print(f"{'row':<14}{'lua':>12}{'wasm':>12}{'wasm/lua':>10}   (load {os.getloadavg()[0]:.1f})")
+    columns = [*KERNELS, "native"]
+    header = "".join(f"{name:>12}" for name in columns)
+    print(f"{'row':<14}{header}   ratios   (load {os.getloadavg()[0]:.1f})")
     for row, values in rows.items():
-        lua, wasm = values["lua"] * 1000, values["wasm"] * 1000
-        print(f"{row:<14}{lua:>10.2f}ms{wasm:>10.2f}ms{wasm / lua:>10.2f}")
+        cells = "".join(
+            f"{values[name] * 1000:>10.2f}ms" if name in values else f"{'-':>12}"
+            for name in columns
+        )
+        base = "native" if "native" in values else "lua"
+        ratios = ", ".join(
+            f"{name}/{base} {values[name] / values[base]:.2f}"
+            for name in values
+            if name not in (base, "native")
+        )
+        print(f"{row:<14}{cells}   {ratios}")
 
 
 if __name__ == "__main__":

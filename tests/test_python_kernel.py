@@ -133,6 +133,31 @@ def test_traceback_shows_only_the_cells_frames(py: Kernel) -> None:
     assert "<string>" not in text
 
 
+def test_networking_fails_with_a_clear_error(py: Kernel) -> None:
+    # WASI's _socket has no resolver: without the driver's stubs these were AttributeErrors
+    for code in (
+        "import socket\nsocket.create_connection(('example.com', 80))",
+        "import socket\nsocket.getaddrinfo('example.com', 80)",
+        "import socket\nsocket.gethostname()",
+    ):
+        run = py.run(code)
+        assert run.error is not None, code
+        assert run.error["ename"] == "PermissionError", run.error
+        assert "this sandbox has no network" in run.error["evalue"]
+        assert "driver" not in "\n".join(run.error["traceback"])
+    # a client's `except OSError` sees it as the network failure it is
+    run = py.run(
+        "import urllib.request\n"
+        "try:\n"
+        "    urllib.request.urlopen('http://example.com/')\n"
+        "except OSError as exc:\n"
+        "    caught = str(exc)\n"
+        "caught"
+    )
+    assert run.status == "ok", run.error
+    assert "no network" in str(run.result)
+
+
 def test_syntax_error_points_at_the_line(py: Kernel) -> None:
     run = py.run("x = 1\ny = (")
     assert run.error is not None

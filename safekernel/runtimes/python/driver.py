@@ -669,7 +669,47 @@ def _answer(request):
     _send({"t": "reply", "content": content})
 
 
+#: the resolver and host functions WASI's `_socket` lacks: without them `socket` and every
+#: client on it (urllib, http.client, smtplib) fail with "AttributeError: getaddrinfo"
+_NETWORK_FUNCTIONS = (
+    "getaddrinfo",
+    "getnameinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+    "gethostbyaddr",
+    "gethostname",
+    "sethostname",
+    "getservbyname",
+    "getservbyport",
+    "getprotobyname",
+)
+
+
+def _refuse_network():
+    """Make the guest's missing networking a clear PermissionError (an OSError, so a client's
+    `except OSError` handles it as a network failure) instead of an AttributeError. Patched
+    into the built-in `_socket` before any cell imports `socket` (which copies its names)."""
+    try:
+        import _socket
+    except ImportError:
+        return
+
+    def refuse(name):
+        def refused(*args, **kwargs):
+            raise PermissionError(
+                13, f"this sandbox has no network (socket.{name} is not available)"
+            )
+
+        refused.__name__ = refused.__qualname__ = name
+        return refused
+
+    for name in _NETWORK_FUNCTIONS:
+        if not hasattr(_socket, name):
+            setattr(_socket, name, refuse(name))
+
+
 def _setup():
+    _refuse_network()
     sys.stdout = sys.__stdout__ = _Stream("stdout")
     sys.stderr = sys.__stderr__ = _Stream("stderr")
     sys.stdin = sys.__stdin__ = _Stdin()
