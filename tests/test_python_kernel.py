@@ -244,3 +244,29 @@ def test_a_replaced_stop_handler_is_put_back_for_the_next_cell(py: Kernel) -> No
     assert run.error["ename"] == "TimeLimitExceeded"
     assert "kept" in run.error["evalue"]
     assert py.run("still").result == "1"
+
+
+@pytest.mark.parametrize(
+    ("code", "ename", "verdict"),
+    [
+        ("%timeout 0.5\nwhile True: pass", "TimeLimitExceeded", "time-limit"),
+        ("%output 1K\nwhile True: print('x' * 100)", "OutputLimitExceeded", "output-limit"),
+        # the kernel counts the messages and tells the worker which limit it enforces
+        (
+            "%messages 50\nfrom IPython.display import display, HTML\n"
+            "while True: display(HTML('<b>x</b>'))",
+            "OutputLimitExceeded",
+            "output-limit",
+        ),
+    ],
+)
+def test_a_limit_stop_names_its_limit_in_the_error_and_the_verdict(
+    py: Kernel, code: str, ename: str, verdict: str
+) -> None:
+    py.run("kept = 7")
+    run = py.run(code)
+    assert run.error is not None
+    assert run.error["ename"] == ename, run.error
+    assert run.reply["metadata"]["verdict"] == verdict
+    assert run.reply["metadata"]["state"] == "kept"
+    assert py.run("kept").result == "7"

@@ -30,7 +30,7 @@ from typing import Any
 import wasmtime
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits, limit_message
+from safekernel.limits import Limits, StopKind, limit_message
 from safekernel.runtimes.base import CellError, CellOutcome, EventSink, Runtime
 from safekernel.runtimes.python import guest
 from safekernel.runtimes.python.control import ControlParser, frame
@@ -44,7 +44,15 @@ START_TIMEOUT_S = 30.0
 #: bytes the guest's in-memory /tmp may hold
 TMP_BYTES = 16 * 1024 * 1024
 #: the signal the guest's driver maps to each stop reason
-_SIGNALS = {"interrupt": signal.SIGINT, "time": signal.SIGALRM, "output": signal.SIGUSR1}
+#: (the kernel's own output stops, too many messages or too much rich output, are output stops
+#: to the guest; the error and the verdict still name the limit that fired)
+_SIGNALS = {
+    StopKind.INTERRUPT: signal.SIGINT,
+    StopKind.TIME: signal.SIGALRM,
+    StopKind.OUTPUT: signal.SIGUSR1,
+    StopKind.MESSAGES: signal.SIGUSR1,
+    StopKind.DISPLAY: signal.SIGUSR1,
+}
 #: native stack for the guest's WebAssembly frames, and the guest thread's stack around it
 GUEST_STACK_BYTES = 2 * 1024 * 1024 - 64 * 1024
 GUEST_THREAD_STACK_BYTES = 8 * 1024 * 1024
@@ -84,7 +92,7 @@ class PythonRuntime(Runtime):
         self._requests: queue.Queue[bytes | None] = queue.Queue()
         self._finished = threading.Event()
         self._lock = threading.Lock()
-        self._reason: str | None = None
+        self._reason: StopKind | None = None
         self._armed = False
         self._pending = b""
         self._input_prompt: tuple[str, bool] | None = None
@@ -272,7 +280,7 @@ class PythonRuntime(Runtime):
     def _poke(self, address: int, value: int) -> None:
         ctypes.c_int32.from_address(self._base + address).value = value
 
-    def _trip(self, reason: str) -> None:
+    def _trip(self, reason: StopKind) -> None:
         """What CPython's C signal handler does: mark the signal, then the eval breaker."""
         self._poke(guest.tripped(_SIGNALS[reason]), 1)
         self._poke(guest.IS_TRIPPED, 1)
@@ -291,7 +299,7 @@ class PythonRuntime(Runtime):
         with self._lock:
             if not self._armed or self._reason is not None:
                 return
-            self._reason = reason if reason in _SIGNALS else "interrupt"
+            self._reason = StopKind(reason) if reason in _SIGNALS else StopKind.INTERRUPT
             self._trip(self._reason)
 
     def sample(self) -> None:
@@ -332,7 +340,7 @@ class PythonRuntime(Runtime):
             "memory_bytes": float(self._memory.data_len(self._store)),
             "peak_memory_bytes": float(self._memory.data_len(self._store)),
         }
-        return CellOutcome(*self._interpret(limits), usage=usage)
+        return CellOutcome(*self._interpret(limits), usage=usage, stop=self._reason)
 
     def _interpret(self, limits: Limits) -> tuple[dict[str, Any] | None, CellError | None]:
         if self._reason is not None:
