@@ -429,7 +429,11 @@ def test_a_real_kernel_bounds_a_flood_of_forged_tiny_frames(rogue_kernel: Kernel
     run = rogue_kernel.run("rogue flood 50000\nsleep 5\nresult never", timeout=HUNG_S * 4)
     assert run.status == "error"
     assert run.reply["content"]["ename"] == "OutputLimitExceeded"
-    assert "replaced" in run.reply["content"]["evalue"]
+    # the kernel's soft stop reaches the worker through its own reader, which the forged frames
+    # do not go through: on a quiet machine the fake worker honours it (variables kept), on a
+    # busy one the kernel ends it first (replaced); either way the flood is bounded
+    evalue = run.reply["content"]["evalue"]
+    assert "replaced" in evalue or "Your variables are kept" in evalue, evalue
     assert len(run.outputs) <= 10_000 + 5  # the default message limit, plus the error and notes
     assert run.result is None
     # bounded: the kernel kept neither the frames nor the messages it refused
