@@ -289,12 +289,35 @@ def test_attack_is_contained(host: Host, path: Path) -> None:
     magics = "".join(f"%{magic}\n" for magic in attack.magics)
     run = kernel.run(magics + host.substitute(attack.code), timeout=60)
     check_outcome(attack, run)
+    expected_state = SENTINEL_VALUE if attack.state == "kept" else "nil"
+    check_contained(
+        host,
+        attack,
+        before,
+        probe="return __attack_sentinel",
+        expected_state=expected_state,
+        answer="return 6 * 7",
+    )
 
+
+def check_contained(
+    host: Host,
+    attack: Attack,
+    before: object,
+    *,
+    probe: str,
+    expected_state: str | None,
+    answer: str,
+) -> None:
+    """After an attack cell, in any language: the kernel lives, the session's sentinel (read by
+    `probe`) is kept or gone as the attack expects, `answer` (6 * 7) still runs, the attack's own
+    next checks hold, no host file changed, no connection arrived, no process is left."""
+    kernel = host.kernel
     assert kernel.km.is_alive(), "the kernel died"
     assert psutil.pid_exists(kernel.pid)
-    expected_state = SENTINEL_VALUE if attack.state == "kept" else "nil"
-    assert kernel.run("return __attack_sentinel").result == expected_state
-    assert kernel.run("return 6 * 7").result == "42"
+    state = kernel.run(probe)
+    assert state.result == expected_state, _short(state.error)
+    assert kernel.run(answer).result == "42"
     for code, result in attack.next_checks:
         after = kernel.run(host.substitute(code))
         assert after.result == result, (code, _short(after.error))

@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from tests.conftest import start_kernel, wait_gone
@@ -26,10 +25,8 @@ from tests.test_attacks import (
     SENTINEL_VALUE,
     Host,
     _settled_tree,
-    _short,
-    check_no_connection,
+    check_contained,
     check_outcome,
-    check_tree,
     make_data_dir,
     parse_attack,
 )
@@ -83,19 +80,15 @@ def test_python_attack_is_contained(host: Host, path: Path) -> None:
     magics = "".join(f"%{magic}\n" for magic in attack.magics)
     run = kernel.run(magics + host.substitute(attack.code), timeout=60)
     check_outcome(attack, run, python_cells=True)
-
-    assert kernel.km.is_alive(), "the kernel died"
-    assert psutil.pid_exists(kernel.pid)
-    probe = kernel.run("globals().get('__attack_sentinel')")
     expected_state = SENTINEL_VALUE if attack.state == "kept" else None
-    assert probe.result == expected_state, _short(probe.error)
-    assert kernel.run("6 * 7").result == "42"
-    for code, result in attack.next_checks:
-        after = kernel.run(host.substitute(code))
-        assert after.result == result, (code, _short(after.error))
-    assert host.fingerprint() == before, "a host file changed"
-    check_no_connection(host.listener)
-    check_tree(host)
+    check_contained(
+        host,
+        attack,
+        before,
+        probe="globals().get('__attack_sentinel')",
+        expected_state=expected_state,
+        answer="6 * 7",
+    )
 
 
 def test_python_suite_has_enough_attacks() -> None:
