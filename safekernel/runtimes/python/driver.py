@@ -459,7 +459,9 @@ def execute(code):
     # the builtin compiler's own AST (ast.py is not needed for this)
     tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST)
     last = None
-    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+    # a trailing `;` shows no value, as in IPython (`plt.plot(xs);`)
+    quiet = code.rstrip().endswith(";")
+    if tree.body and isinstance(tree.body[-1], _ast.Expr) and not quiet:
         last = _ast.Expression(tree.body.pop().value)
     exec(compile(tree, filename, "exec"), namespace)
     if last is not None:
