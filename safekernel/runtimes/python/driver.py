@@ -146,6 +146,11 @@ def input(prompt=""):
     return _input(prompt)
 
 
+def getpass(prompt="Password: ", stream=None):
+    """getpass.getpass as in ipykernel: the frontend asks for it and hides what is typed."""
+    return _input(prompt, password=True)
+
+
 # -- rich output ---------------------------------------------------------------------------
 _REPRS = (
     ("text/html", "_repr_html_"),
@@ -729,6 +734,9 @@ def _setup():
     sys.stderr = sys.__stderr__ = _Stream("stderr")
     sys.stdin = sys.__stdin__ = _Stdin()
     builtins.input = input
+    import getpass as _getpass_module
+
+    _getpass_module.getpass = getpass
     builtins.display = display
     _install_ipython_shim()
     _install_stop_handlers()
