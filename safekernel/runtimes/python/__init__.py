@@ -71,6 +71,10 @@ _SIGNALS = {
 #: native stack for the guest's WebAssembly frames, and the guest thread's stack around it
 GUEST_STACK_BYTES = 2 * 1024 * 1024 - 64 * 1024
 GUEST_THREAD_STACK_BYTES = 8 * 1024 * 1024
+#: is_complete of a longer cell answers "unknown" unasked: compile() runs in C, where no stop
+#: reaches it, and a megabyte of statements takes it seconds (past the kernel's deadline for
+#: the request, which then ends the session's worker)
+MAX_IS_COMPLETE_CHARS = 128 * 1024
 #: exit status of a worker whose guest died (a trap or proc_exit): the kernel replaces it
 GUEST_LOST_EXIT = 75
 
@@ -429,6 +433,8 @@ class PythonRuntime(Runtime):
         return {"status": "ok", "found": True, "data": {"text/plain": text}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
+        if len(code) > MAX_IS_COMPLETE_CHARS:
+            return {"status": "unknown"}
         content = self._ask({"op": "is_complete", "code": code})
         status = content.get("status")
         indent = content.get("indent")

@@ -460,7 +460,9 @@ def execute(code):
     # the builtin compiler's own AST (ast.py is not needed for this)
     tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST)
     last = None
-    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+    # a trailing `;` shows no value, as in IPython (`plt.plot(xs);`)
+    quiet = code.rstrip().endswith(";")
+    if tree.body and isinstance(tree.body[-1], _ast.Expr) and not quiet:
         last = _ast.Expression(tree.body.pop().value)
     exec(compile(tree, filename, "exec"), namespace)
     if last is not None:
@@ -648,6 +650,19 @@ def is_complete(code):
         if last.rstrip().endswith(":"):
             indent += "    "
         return {"status": "incomplete", "indent": indent}
+    lines = code.split("\n")
+    if lines[-1][:1] in (" ", "\t"):
+        # an indented last line may be inside a block, which (as in IPython and the REPL) an
+        # empty line ends: the last top-level statement must compile on its own as "single"
+        tops = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "#")]
+        start = tops[-1] if tops else 0
+        try:
+            block = codeop.compile_command("\n".join(lines[start:]), "<cell>", "single")
+        except (SyntaxError, ValueError, OverflowError):
+            block = None
+        if block is None:
+            last = lines[-1]
+            return {"status": "incomplete", "indent": last[: len(last) - len(last.lstrip())]}
     return {"status": "complete", "indent": ""}
 
 
