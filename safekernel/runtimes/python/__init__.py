@@ -396,7 +396,13 @@ class PythonRuntime(Runtime):
             "memory_bytes": float(self._memory.data_len(self._store)),
             "peak_memory_bytes": float(self._memory.data_len(self._store)),
         }
-        return CellOutcome(*self._interpret(limits), usage=usage, stop=self._reason)
+        result, error = self._interpret(limits)
+        stop = self._reason
+        if stop is None and error is not None and error.ename == "MemoryError":
+            # the store's limit refused the guest's memory: the memory limit stopped the cell
+            # (its verdict is memory-limit, as in the Lua runtimes)
+            stop = StopKind.MEMORY
+        return CellOutcome(result, error, usage=usage, stop=stop)
 
     def _interpret(self, limits: Limits) -> tuple[dict[str, Any] | None, CellError | None]:
         if self._reason is not None:
