@@ -659,9 +659,10 @@ def is_complete(code):
             indent += "    "
         return {"status": "incomplete", "indent": indent}
     lines = code.split("\n")
-    if lines[-1][:1] in (" ", "\t"):
+    if lines[-1][:1] in (" ", "\t") and lines[-1].strip():
         # an indented last line may be inside a block, which (as in IPython and the REPL) an
-        # empty line ends: the last top-level statement must compile on its own as "single"
+        # empty line ends (or one of spaces only: a console fills in the indent): the last
+        # top-level statement must compile on its own as "single"
         tops = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "#")]
         start = tops[-1] if tops else 0
         try:
