@@ -282,6 +282,11 @@ class PythonRuntime(Runtime):
         return self._reason is not None
 
     def _on_read(self, size: int) -> bytes:
+        if self._idle and self._pending:
+            # the driver asks for its next request with part of a frame unread: a stop landed
+            # in its own reading code (an interrupt during input()); the rest is no request
+            # (read as one, it was garbage: a bogus MemoryError, then a lost worker)
+            self._pending = b""
         if not self._pending:
             prompt, self._input_prompt = self._input_prompt, None
             idle, self._idle = self._idle, False

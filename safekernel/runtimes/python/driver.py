@@ -147,6 +147,11 @@ def input(prompt=""):
     return _input(prompt)
 
 
+def getpass(prompt="Password: ", stream=None):
+    """getpass.getpass as in ipykernel: the frontend asks for it and hides what is typed."""
+    return _input(prompt, password=True)
+
+
 # -- rich output ---------------------------------------------------------------------------
 _REPRS = (
     ("text/html", "_repr_html_"),
@@ -255,6 +260,8 @@ _display_counter = [0]
 
 def display(*objs, display_id=None, update=False, clear=False, raw=False, metadata=None):
     """Show objects as rich output, like IPython.display.display."""
+    if update and display_id is None:
+        raise TypeError("display_id required for update_display")
     if display_id is True:
         _display_counter[0] += 1
         display_id = f"safekernel-{_display_counter[0]}"
@@ -350,7 +357,7 @@ class Image(_Shown):
         data=None,
         url=None,
         filename=None,
-        format="png",
+        format=None,
         width=None,
         height=None,
         metadata=None,
@@ -359,7 +366,8 @@ class Image(_Shown):
         super().__init__(data, url, filename, metadata)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("Image needs the image's bytes")
-        fmt = str(format).lower()
+        # as IPython: without a format, the bytes' own signature says which
+        fmt = str(format).lower() if format else ("jpeg" if data[:2] == b"\xff\xd8" else "png")
         self._mime = "image/jpeg" if fmt in ("jpg", "jpeg") else "image/png"
         for key, value in (("width", width), ("height", height)):
             if isinstance(value, int):
@@ -730,6 +738,9 @@ def _setup():
     sys.stderr = sys.__stderr__ = _Stream("stderr")
     sys.stdin = sys.__stdin__ = _Stdin()
     builtins.input = input
+    import getpass as _getpass_module
+
+    _getpass_module.getpass = getpass
     builtins.display = display
     _install_ipython_shim()
     _install_stop_handlers()
