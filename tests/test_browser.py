@@ -6,6 +6,9 @@ Everything is checked through the page, as a user would see it: a notebook made 
 launcher's "Lua (sandboxed)" card, printed text, a value, an HTML table, an SVG plot, an error
 with its line, the time-limit message, an interrupt from the toolbar that keeps the variables, a
 restart that clears them, `input()` answered in the page, Tab completion and Shift+Tab docs.
+Then a notebook on the "Python (sandboxed)" kernel (`safe-python`): a variable, a print, a
+`_repr_html_` value, `input()`, an interrupt of `while True: pass` from the toolbar (the kernel
+and the variable stay), and a memory bomb's clear error.
 
 Run locally: `apt-get install chromium` (or set SAFEKERNEL_CHROMIUM to a Chromium binary),
 `pip install -e '.[test]'`, then `python -m pytest -m browser`. Without Chromium or Playwright
@@ -33,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import process_tree, wait_gone
+from tests.conftest import process_tree, require_python_guest, wait_gone
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -183,13 +186,13 @@ def _re(pattern: str) -> re.Pattern[str]:
 
 
 @pytest.fixture(scope="module")
-def notebook(lab: str) -> Iterator[Notebook]:
-    from playwright.sync_api import expect, sync_playwright
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="safekernel-chromium-")
     with sync_playwright() as pw:
         # an empty profile of its own (Playwright passes it as --user-data-dir)
-        browser = pw.chromium.launch_persistent_context(
+        context = pw.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
             args=CHROMIUM_ARGS,
@@ -197,23 +200,41 @@ def notebook(lab: str) -> Iterator[Notebook]:
             viewport={"width": 1400, "height": 1000},
         )
         try:
-            page = browser.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.goto(f"{lab}/lab?token={TOKEN}")
-            with _screenshot_on_failure(page, "launcher"):
-                card = page.locator(
-                    ".jp-LauncherCard[data-category='Notebook'][title='Lua (sandboxed)']"
-                )
-                card.click()
-                nb = Notebook(page)
-                expect(page.locator(".jp-NotebookPanel:visible .jp-KernelName")).to_have_text(
-                    "Lua (sandboxed)"
-                )
-                nb.kernel_idle()
-            yield nb
+            yield context
         finally:
-            browser.close()
+            context.close()
             shutil.rmtree(profile, ignore_errors=True)
+
+
+def _open_notebook(browser: Any, url: str, kernel: str) -> Notebook:
+    """A new page on `url`, and a notebook made from the launcher's card for `kernel`."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    with _screenshot_on_failure(page, "launcher"):
+        card = page.locator(f".jp-LauncherCard[data-category='Notebook'][title='{kernel}']")
+        card.click()
+        nb = Notebook(page)
+        expect(page.locator(".jp-NotebookPanel:visible .jp-KernelName")).to_have_text(kernel)
+        nb.kernel_idle()
+    return nb
+
+
+@pytest.fixture(scope="module")
+def notebook(lab: str, browser: Any) -> Notebook:
+    return _open_notebook(browser, f"{lab}/lab?token={TOKEN}", "Lua (sandboxed)")
+
+
+@pytest.fixture(scope="module")
+def python_notebook(lab: str, browser: Any) -> Notebook:
+    """A notebook on the safe-python kernel, in a workspace of its own (a second page on the
+    default workspace would share, and fight over, its layout)."""
+    require_python_guest()
+    return _open_notebook(
+        browser, f"{lab}/lab/workspaces/python?token={TOKEN}", "Python (sandboxed)"
+    )
 
 
 def _screenshot(page: Any, name: str) -> None:
@@ -245,6 +266,15 @@ def nb(notebook: Notebook, request: pytest.FixtureRequest) -> Iterator[Notebook]
     yield notebook
     if request.session.testsfailed > failed_before:
         _screenshot(notebook.page, request.node.name)
+
+
+@pytest.fixture
+def pynb(python_notebook: Notebook, request: pytest.FixtureRequest) -> Iterator[Notebook]:
+    """The shared Python notebook (a screenshot when the test fails, as `nb`)."""
+    failed_before = request.session.testsfailed
+    yield python_notebook
+    if request.session.testsfailed > failed_before:
+        _screenshot(python_notebook.page, request.node.name)
 
 
 def _outputs(cell: Any) -> Any:
@@ -382,3 +412,56 @@ def test_the_notebook_is_saved_with_the_kernelspec(nb: Notebook, lab: str) -> No
     assert saved["metadata"]["kernelspec"]["display_name"] == "Lua (sandboxed)"
     sources = ["".join(c["source"]) for c in saved["cells"]]
     assert "kept_in_page = 41" in sources
+
+
+# -- the Python kernel -------------------------------------------------------------------------
+
+
+def test_python_variable_print_and_html_value(pynb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = pynb.run(
+        "answer = 6 * 7\nprint('hello from python')\n"
+        "class Bold:\n    def _repr_html_(self):\n        return '<b class=\"py-bold\">bold</b>'\n"
+        "Bold()"
+    )
+    expect(_stdout(cell)).to_have_text("hello from python\n")
+    # the HTML is rendered (an element of the page), not shown as text
+    expect(cell.locator(".jp-OutputArea-executeResult b.py-bold")).to_have_text("bold")
+    cell = pynb.run("answer")
+    expect(_result(cell)).to_have_text("42")
+
+
+def test_python_input_answered_in_the_page(pynb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = pynb.run("who = input('Your name? ')\nprint('hello, ' + who)", wait=False)
+    box = cell.locator(".jp-Stdin-input")
+    expect(box).to_be_visible(timeout=WAIT_MS)
+    box.fill("Ada")
+    box.press("Enter")
+    pynb.wait_done(cell)
+    expect(cell.locator(".jp-OutputArea")).to_contain_text("hello, Ada")
+
+
+def test_python_interrupt_from_the_toolbar_keeps_variables(pynb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = pynb.run("print('spinning')\nwhile True:\n    pass", wait=False)
+    expect(_outputs(cell).first).to_contain_text("spinning", timeout=WAIT_MS)
+    pynb.toolbar("interrupt").click()
+    pynb.wait_done(cell)
+    expect(_outputs(cell).last).to_contain_text("KeyboardInterrupt")
+    cell = pynb.run("answer + 1")
+    expect(_result(cell)).to_have_text("43")
+
+
+def test_python_memory_bomb_is_a_clear_error(pynb: Notebook) -> None:
+    from playwright.sync_api import expect
+
+    cell = pynb.run("%memory 64M\nblocks = []\nwhile True:\n    blocks.append(bytearray(1 << 20))")
+    expect(_outputs(cell).last).to_contain_text(
+        "memory limit exceeded: the cell needed more than 64 MB"
+    )
+    cell = pynb.run("del blocks\nanswer")
+    expect(_result(cell)).to_have_text("42")
