@@ -23,8 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import process_tree, require_python_guest, wait_gone
+from tests.conftest import require_python_guest
+from tests.servers import free_port, jupyter_env, missing, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -56,90 +55,50 @@ TOKEN = "safekernel-browser-test-token"
 WAIT_MS = 60_000
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test needs {reason} (CI installs it: .ci/run)")
-    pytest.skip(f"SKIPPED LOUDLY: browser test needs {reason}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def lab(kernelspec_prefix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 with a token; every Jupyter directory in a temporary prefix."""
     if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"Chromium at {CHROMIUM}")
+        missing(f"Chromium at {CHROMIUM}")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _missing("the playwright package (pip install -e '.[test]')")
+        missing("the playwright package (pip install -e '.[test]')")
     if shutil.which("jupyter-lab") is None:
-        _missing("JupyterLab (pip install -e '.[test]')")
+        missing("JupyterLab (pip install -e '.[test]')")
 
     home = tmp_path_factory.mktemp("lab-home")
     root = home / "notebooks"
     root.mkdir()
     env = {
-        **os.environ,
-        "HOME": str(home),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        **jupyter_env(home, kernelspec_prefix),
         "JUPYTERLAB_SETTINGS_DIR": str(home / "lab-settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-workspaces"),
         "IPYTHONDIR": str(home / "ipython"),
-        # the kernelspec the session installed (tests/conftest.py), and nothing of the user's
-        "JUPYTER_PATH": str(kernelspec_prefix / "share" / "jupyter"),
-        "JUPYTER_CONFIG_PATH": str(home / "config"),
     }
-    port = _free_port()
-    log = (home / "lab.log").open("wb")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}",
-            "--MappingKernelManager.transport_encryption=required",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            *(["--allow-root"] if os.geteuid() == 0 else []),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
+        "--MappingKernelManager.transport_encryption=required",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *(["--allow-root"] if os.geteuid() == 0 else []),
+    ]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"JupyterLab did not start; its log: {home / 'lab.log'}")
-            time.sleep(0.5)
-    try:
+
+    def answers() -> None:
+        with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5):
+            pass
+
+    with serve(command, env, home / "lab.log", answers, timeout=120):
         yield url
-    finally:
-        procs = process_tree(server.pid)
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        # the server shuts its kernels down on exit: no kernel, zygote or worker is left
-        assert wait_gone(procs) == []
 
 
 class Notebook:
@@ -167,6 +126,29 @@ class Notebook:
         from playwright.sync_api import expect
 
         expect(cell.locator(".jp-InputArea-prompt")).to_have_text(_re(r"\[\d+\]:"), timeout=WAIT_MS)
+
+    def run_answering(self, code: str, answer: str) -> Any:
+        """Run `code`, which asks input(), and type `answer` in the box the page shows."""
+        from playwright.sync_api import expect
+
+        cell = self.run(code, wait=False)
+        box = cell.locator(".jp-Stdin-input")
+        expect(box).to_be_visible(timeout=WAIT_MS)
+        box.fill(answer)
+        box.press("Enter")
+        self.wait_done(cell)
+        return cell
+
+    def run_interrupted(self, code: str) -> Any:
+        """Run `code`, which prints "spinning" and loops, and interrupt it from the toolbar."""
+        from playwright.sync_api import expect
+
+        cell = self.run(code, wait=False)
+        expect(_outputs(cell).first).to_contain_text("spinning", timeout=WAIT_MS)
+        self.toolbar("interrupt").click()
+        self.wait_done(cell)
+        expect(_outputs(cell).last).to_contain_text("KeyboardInterrupt")
+        return cell
 
     def toolbar(self, name: str) -> Any:
         return self.page.locator(
@@ -337,11 +319,7 @@ def test_interrupt_from_the_toolbar_keeps_variables(nb: Notebook) -> None:
     from playwright.sync_api import expect
 
     nb.run("kept_in_page = 41")
-    cell = nb.run("print('spinning') while true do kept_in_page = kept_in_page + 0 end", wait=False)
-    expect(_outputs(cell).first).to_contain_text("spinning", timeout=WAIT_MS)
-    nb.toolbar("interrupt").click()
-    nb.wait_done(cell)
-    expect(_outputs(cell).last).to_contain_text("KeyboardInterrupt")
+    nb.run_interrupted("print('spinning') while true do kept_in_page = kept_in_page + 0 end")
     cell = nb.run("kept_in_page + 1")
     expect(_result(cell)).to_have_text("42")
 
@@ -349,12 +327,7 @@ def test_interrupt_from_the_toolbar_keeps_variables(nb: Notebook) -> None:
 def test_input_answered_in_the_page(nb: Notebook) -> None:
     from playwright.sync_api import expect
 
-    cell = nb.run('local who = input("Your name? ")\nprint("hello, " .. who)', wait=False)
-    box = cell.locator(".jp-Stdin-input")
-    expect(box).to_be_visible(timeout=WAIT_MS)
-    box.fill("Ada")
-    box.press("Enter")
-    nb.wait_done(cell)
+    cell = nb.run_answering('local who = input("Your name? ")\nprint("hello, " .. who)', "Ada")
     expect(cell.locator(".jp-OutputArea")).to_contain_text("hello, Ada")
 
 
@@ -435,23 +408,14 @@ def test_python_variable_print_and_html_value(pynb: Notebook) -> None:
 def test_python_input_answered_in_the_page(pynb: Notebook) -> None:
     from playwright.sync_api import expect
 
-    cell = pynb.run("who = input('Your name? ')\nprint('hello, ' + who)", wait=False)
-    box = cell.locator(".jp-Stdin-input")
-    expect(box).to_be_visible(timeout=WAIT_MS)
-    box.fill("Ada")
-    box.press("Enter")
-    pynb.wait_done(cell)
+    cell = pynb.run_answering("who = input('Your name? ')\nprint('hello, ' + who)", "Ada")
     expect(cell.locator(".jp-OutputArea")).to_contain_text("hello, Ada")
 
 
 def test_python_interrupt_from_the_toolbar_keeps_variables(pynb: Notebook) -> None:
     from playwright.sync_api import expect
 
-    cell = pynb.run("print('spinning')\nwhile True:\n    pass", wait=False)
-    expect(_outputs(cell).first).to_contain_text("spinning", timeout=WAIT_MS)
-    pynb.toolbar("interrupt").click()
-    pynb.wait_done(cell)
-    expect(_outputs(cell).last).to_contain_text("KeyboardInterrupt")
+    pynb.run_interrupted("print('spinning')\nwhile True:\n    pass")
     cell = pynb.run("answer + 1")
     expect(_result(cell)).to_have_text("43")
 

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +33,12 @@ import pytest
 from jupyter_client.jsonutil import json_default
 from jupyter_client.session import Session
 
-from tests.conftest import process_tree, wait_gone
+from tests.conftest import CellRun, process_tree, wait_gone
+from tests.servers import free_port, jupyter_env, missing, serve
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "safekernel-gateway-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -83,7 +77,7 @@ def _command(kind: str, port: int) -> list[str]:
     """How to start each gateway on 127.0.0.1 with our token."""
     if kind == "kernel-gateway":
         if shutil.which("jupyter-kernelgateway") is None:
-            _missing("jupyter-kernel-gateway (pip install -e '.[test]')")
+            missing("jupyter-kernel-gateway (pip install -e '.[test]')")
         return [
             sys.executable,
             "-m",
@@ -98,7 +92,7 @@ def _command(kind: str, port: int) -> list[str]:
     # jupyter_client predates Curve, so these channels are plain TCP on 127.0.0.1.
     python = os.environ.get("SAFEKERNEL_EG_PYTHON", "")
     if not python or not os.access(python, os.X_OK):
-        _missing("Enterprise Gateway's interpreter in SAFEKERNEL_EG_PYTHON (.ci/run makes one)")
+        missing("Enterprise Gateway's interpreter in SAFEKERNEL_EG_PYTHON (.ci/run makes one)")
     return [
         python,
         "-m",
@@ -111,80 +105,26 @@ def _command(kind: str, port: int) -> list[str]:
     ]
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the gateway test needs {what}")
-    pytest.skip(f"SKIPPED LOUDLY: the gateway test needs {what}")
-
-
 @pytest.fixture(scope="module", params=["kernel-gateway", "enterprise-gateway"])
 def gateway(
     request: pytest.FixtureRequest,
     kernelspec_prefix: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gateway]:
-    port = _free_port()
+    port = free_port()
     command = _command(request.param, port)
     home = tmp_path_factory.mktemp("gateway-home")
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_DATA_DIR": str(home / "data"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_PATH": str(kernelspec_prefix / "share" / "jupyter"),
-        "JUPYTER_CONFIG_PATH": str(home / "config"),
-    }
-    log = (home / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    gw = Gateway(f"http://127.0.0.1:{port}", process)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            gw.request("GET", "/api/kernelspecs")
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"the gateway did not start; its log: {home / 'gateway.log'}")
-            time.sleep(0.3)
-    try:
-        yield gw
-    finally:
-        procs = process_tree(process.pid)
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        assert wait_gone(procs) == []
+    url = f"http://127.0.0.1:{port}"
 
+    def answers() -> None:
+        headers = {"Authorization": f"token {TOKEN}"}
+        request = urllib.request.Request(f"{url}/api/kernelspecs", headers=headers)
+        with urllib.request.urlopen(request, timeout=60):
+            pass
 
-@dataclass
-class Cell:
-    reply: dict[str, Any] = field(default_factory=dict)
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def stdout(self) -> str:
-        return "".join(
-            m["content"]["text"]
-            for m in self.outputs
-            if m["msg_type"] == "stream" and m["content"]["name"] == "stdout"
-        )
-
-    @property
-    def result(self) -> str | None:
-        for m in self.outputs:
-            if m["msg_type"] == "execute_result":
-                return str(m["content"]["data"]["text/plain"])
-        return None
+    env = jupyter_env(home, kernelspec_prefix)
+    with serve(command, env, home / "gateway.log", answers, timeout=90) as process:
+        yield Gateway(url, process)
 
 
 class Websocket:
@@ -224,12 +164,12 @@ class Websocket:
         assert raw is not None, "the gateway closed the websocket"
         return dict(json.loads(raw))
 
-    def execute(self, code: str, timeout: float = 60, on_output: Any = None) -> Cell:
+    def execute(self, code: str, timeout: float = 60, on_output: Any = None) -> CellRun:
         msg_id = self.send(
             "execute_request",
             {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
         )
-        cell = Cell()
+        cell = CellRun(reply={})
         idle = False
         deadline = time.monotonic() + timeout
         while not (idle and cell.reply):
