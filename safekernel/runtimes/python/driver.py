@@ -197,8 +197,45 @@ def _encode(mime, value):
     return value if isinstance(value, str) else None
 
 
+#: matplotlib.pyplot once the guest has it (the scientific guest imports it at start)
+_PYPLOT = []
+
+
+def _figure_bundle(obj):
+    """A matplotlib figure as PNG and SVG (as IPython's inline backend shows it), or None."""
+    figure = sys.modules.get("matplotlib.figure")
+    if figure is None or not isinstance(obj, figure.Figure):
+        return None
+    data = {"text/plain": _plain(obj)}
+    for mime, fmt in (("image/png", "png"), ("image/svg+xml", "svg")):
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format=fmt, bbox_inches="tight")
+        data[mime] = _encode(mime, buffer.getvalue())
+    if _PYPLOT:
+        _PYPLOT[0].close(obj)
+    return data, {}
+
+
+def _show_figures(*args, **kwargs):
+    """pyplot.show(), and the end of every cell: each open figure is displayed, then closed."""
+    if not _PYPLOT:
+        return
+    pyplot = _PYPLOT[0]
+    for number in pyplot.get_fignums():
+        display(pyplot.figure(number))
+    pyplot.close("all")
+
+
+def _install_matplotlib(pyplot):
+    _PYPLOT.append(pyplot)
+    pyplot.show = _show_figures
+
+
 def format_bundle(obj):
     """(data, metadata) the way IPython's display formatter builds them from `_repr_*_`."""
+    figure = _figure_bundle(obj)
+    if figure is not None:
+        return figure
     data, metadata = {}, {}
     bundle_method = getattr(type(obj), "_repr_mimebundle_", None)
     if bundle_method is not None:
@@ -370,6 +407,10 @@ class Pretty(_Shown):
         return str(self.data)
 
 
+def _no_shell():
+    return None
+
+
 def _install_ipython_shim():
     display_module = ModuleType("IPython.display")
     for name in (
@@ -390,6 +431,9 @@ def _install_ipython_shim():
     package = ModuleType("IPython")
     package.__path__ = []
     package.display = display_module
+    # libraries that look for IPython (matplotlib's pyplot) find no shell to hook into
+    package.get_ipython = _no_shell
+    package.version_info = (0, 0, 0)
     sys.modules["IPython"] = package
     sys.modules["IPython.display"] = display_module
 
@@ -469,6 +513,8 @@ def execute(code):
             namespace["_"] = value
             data, metadata = format_bundle(value)
             _send({"t": "result", "data": data, "metadata": metadata})
+    # figures the cell drew and did not show: shown now, as IPython's inline backend does
+    _show_figures()
 
 
 #: the builtins as the interpreter started, restored after every cell (see _restore_builtins)
