@@ -175,6 +175,7 @@ def _read_cache(engine: wasmtime.Engine, path: Path) -> wasmtime.Module | None:
 def load_module(engine: wasmtime.Engine) -> wasmtime.Module:
     """The compiled guest from the cache; compiled first (in a child) when it is missing,
     damaged or stale."""
+    artifacts_dir()  # a missing guest is a clear ConfigError before any cache or child
     path = cache_path()
     module = _read_cache(engine, path)
     if module is not None:
