@@ -121,6 +121,13 @@ LUA = Snippets(
     cpu_bound=LUA_FIB_30,
 )
 
+# The sandboxed Python kernel (safekernel's python runtime): limits are magics, as in Lua.
+SAFE_PYTHON_SNIPPETS = Snippets(
+    trivial="a = 1",
+    busy_loop="while True:\n    pass",
+    print_lines="%output {output_mib}M\n" + PYTHON.print_lines,
+)
+
 IPYKERNEL = KernelDescription(
     name="ipykernel",
     display_name="Python 3 (ipykernel, benchmark)",
@@ -145,6 +152,17 @@ SAFEKERNEL = KernelDescription(
     language="lua",
     module="safekernel",
     snippets=LUA,
+    interrupt_mode=declared_interrupt_mode(SAFEKERNEL_SPEC),
+)
+
+
+SAFE_PYTHON = KernelDescription(
+    name="safe-python",
+    display_name="Python (safekernel, benchmark)",
+    language="python",
+    module="safekernel",
+    snippets=SAFE_PYTHON_SNIPPETS,
+    options=("--SafeKernel.runtime=python",),
     interrupt_mode=declared_interrupt_mode(SAFEKERNEL_SPEC),
 )
 

@@ -23,6 +23,8 @@ class Plan:
     p9_cells: int
     p10_restarts: int
     p12_kernels: int
+    p13_workers: int
+    """P13-ready: workers forked per runtime, one after the other."""
 
 
 FULL = Plan(
@@ -41,6 +43,7 @@ FULL = Plan(
     p9_cells=100,
     p10_restarts=10,
     p12_kernels=8,
+    p13_workers=50,
 )
 
 # CI mode: the whole run, every side, stays within a few minutes on a 2-core machine.
@@ -60,6 +63,7 @@ QUICK = Plan(
     p9_cells=20,
     p10_restarts=3,
     p12_kernels=3,
+    p13_workers=10,
 )
 
 

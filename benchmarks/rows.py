@@ -724,6 +724,12 @@ async def p12_memory_many(bench: Bench, earlier: Mapping[str, RowResult]) -> lis
     ]
 
 
+async def p13_python(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    from benchmarks.python_rows import python_rows
+
+    return await python_rows(bench, partial(_tree_mb, unique=False))
+
+
 Row = Callable[[Bench, Mapping[str, RowResult]], Awaitable[list[RowResult]]]
 
 ROWS: dict[str, Row] = {
@@ -739,6 +745,7 @@ ROWS: dict[str, Row] = {
     "P10": p10_restart,
     "P11": p11_new_kernel,
     "P12": p12_memory_many,
+    "P13": p13_python,
 }
 
 # P3 and P4 are judged against safekernel's P1 from the same run.

@@ -18,6 +18,8 @@ IPY, SAFE, REFERENCE = "ipykernel", "safekernel", "reference"
 ILUA, BWRAP = "ilua", "bwrap"
 # safekernel launched with its prestart provisioner (P10-prestart, P11-prestart)
 PRESTART = "safekernel-prestart"
+# safekernel's python runtime, the `safe-python` kernel (P13)
+PYSAFE = "safe-python"
 # ipykernel's Kernel base class with an empty do_execute: the floor of P1 (P1-floor)
 FLOOR = "ipykernel-base"
 UNAVAILABLE = "could not be started at the beginning of the run"

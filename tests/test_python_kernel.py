@@ -8,10 +8,11 @@ import base64
 import importlib.util
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Kernel, start_kernel, wait_gone
+from tests.conftest import Kernel, start_kernel, wait_gone, workers
 from tests.test_editor import reply as reply_to
 from tests.test_input import answering
 from tests.test_interrupt import run_interrupted
@@ -225,16 +226,33 @@ def test_sandbox_and_usage_magics(py: Kernel) -> None:
     assert "wall" in py.run("%usage").stdout
 
 
-def test_each_worker_has_its_own_hash_seed_and_random_state(py: Kernel) -> None:
-    probe = "import random\n(hash('seed me'), random.random())"
-    first = py.run(f"%isolate\n{probe}").result
-    second = py.run(f"%isolate\n{probe}").result
+def test_each_worker_has_its_own_random_state(py: Kernel) -> None:
+    # every worker is forked from the zygote's one started interpreter: its first request
+    # reseeds `random` (and tempfile's name sequence) with the worker's own seed
+    probe = (
+        "%isolate\nimport random, tempfile\n"
+        "([random.random() for _ in range(3)], tempfile.mktemp())"
+    )
+    first, second = py.run(probe).result, py.run(probe).result
     assert first is not None
     assert second is not None
-    hashes = (first.split(",")[0], second.split(",")[0])
-    randoms = (first.split(",")[1], second.split(",")[1])
-    assert hashes[0] != hashes[1]
-    assert randoms[0] != randoms[1]
+    assert first.split("], ")[0] != second.split("], ")[0]
+    assert first.split("], ")[1] != second.split("], ")[1]
+
+
+def test_each_kernel_has_its_own_hash_seed(py: Kernel) -> None:
+    # the hash seed is fixed when an interpreter starts: one per zygote, i.e. per kernel
+    probe = "%isolate\nhash('abc'), hash(b'abc')"
+    ours = py.run(probe).result
+    assert ours is not None
+    assert py.run(probe).result == ours  # another worker of this kernel (SECURITY.md)
+    other = start_kernel("--SafeKernel.runtime=python")
+    try:
+        theirs = other.run(probe).result
+    finally:
+        other.shutdown()
+    assert theirs is not None
+    assert theirs != ours
 
 
 def test_a_replaced_stop_handler_is_put_back_for_the_next_cell(py: Kernel) -> None:
@@ -270,3 +288,30 @@ def test_a_limit_stop_names_its_limit_in_the_error_and_the_verdict(
     assert run.reply["metadata"]["verdict"] == verdict
     assert run.reply["metadata"]["state"] == "kept"
     assert py.run("kept").result == "7"
+
+
+def _thread_status(pid: int) -> dict[int, dict[str, str]]:
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        lines = (task / "status").read_text().splitlines()
+        found[int(task.name)] = {k: v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return found
+
+
+def test_every_thread_of_a_python_worker_is_confined(py: Kernel) -> None:
+    # the guest's thread is the main one (forked from inside the zygote's guest) and the
+    # worker's request loop runs on a thread of its own: every one of them must be confined
+    py.run("x = 1")
+    checked = 0
+    for worker in workers(py):
+        threads = _thread_status(worker.pid)
+        # main (the guest), reader, watchdog and the worker's request loop at least
+        assert len(threads) >= 4, threads
+        for tid, status in threads.items():
+            assert status["Seccomp"] == "2", (worker.pid, tid, status["Seccomp"])
+            assert status["NoNewPrivs"] == "1", (worker.pid, tid)
+            assert int(status["CapEff"], 16) == 0, (worker.pid, tid, status["CapEff"])
+            assert int(status["CapPrm"], 16) == 0, (worker.pid, tid, status["CapPrm"])
+        assert len({s["Seccomp_filters"] for s in threads.values()}) == 1
+        checked += 1
+    assert checked >= 1

@@ -7,7 +7,8 @@ vocabulary of a running cell, and the one outcome type).
 from __future__ import annotations
 
 import abc
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from safekernel.limits import Limits, StopKind
 from safekernel.wire.confinement import LayerStatus
@@ -29,6 +30,18 @@ class Runtime(abc.ABC):
     def after_fork(self, seed: bytes) -> None:  # noqa: B027 -- optional hook, no-op by default
         """Make a state inherited from the zygote's template this worker's own; called once in
         the worker, before any request. `seed` is 16 random bytes drawn for this worker."""
+
+    def adopt_memory_limit(self, memory_limit: int) -> None:  # noqa: B027 -- optional hook
+        """The worker's memory limit, for a state made before it was known (a resident
+        state, see `hold`); a state made for its limit ignores this."""
+
+    def hold(self, serve: Callable[[], None]) -> NoReturn:
+        """For a runtime whose registry entry says `resident`: run the state on this, the
+        process's main thread, until it waits for its first request, and call `serve` (the
+        zygote's fork loop) from inside that wait. `serve` returns only in a forked worker,
+        once it is confined and its own threads run; the state then goes on here, on the
+        main thread, taking the worker's requests, until it ends (then the worker exits)."""
+        raise NotImplementedError(f"the {self.name} runtime cannot hold the main thread")
 
     def walls(self) -> list[LayerStatus]:
         """Walls the runtime itself puts around a cell, reported (and shown by %sandbox)

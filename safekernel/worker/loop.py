@@ -2,7 +2,9 @@
 run it in the runtime, sending events back as they happen.
 
 Threads, all started after the pre-thread sandbox layers (see sandbox/__init__.py):
-  main      runs the request (Lua runs here, with the GIL released)
+  main      runs the request (Lua runs here, with the GIL released); in a worker forked from
+            a resident state (python: see Runtime.hold) the main thread is the state's own
+            and a `worker` thread runs the requests instead
   reader    reads the channel; an `interrupt` is acted on at once, everything else is queued
   watchdog  ticks while a request runs: flushes batched output and fires the time limit
 The worker never imports ipykernel or zmq; it holds no secret and trusts nothing but the kernel.
@@ -183,12 +185,24 @@ class Worker:
         self.inbox: queue.Queue[Message] = queue.Queue()
         self.watchdog = Watchdog(runtime, self.outbox)
         self.sink = Sink(self.outbox, self.inbox, self.watchdog)
+        #: set once `ready` is sent: nothing else may go out before it
+        self.ready = threading.Event()
 
-    def start_threads(self) -> None:
+    def start_threads(self, *, serve: bool = False) -> None:
+        """The reader and the watchdog; with `serve`, the request loop too (the main thread
+        belongs to a resident runtime state), which waits until `ready` has been sent."""
         threading.Thread(target=fail_closed(self._read), name="reader", daemon=True).start()
         threading.Thread(
             target=fail_closed(self.watchdog.run), name="watchdog", daemon=True
         ).start()
+        if serve:
+            threading.Thread(
+                target=fail_closed(self._serve_when_ready), name="worker", daemon=True
+            ).start()
+
+    def _serve_when_ready(self) -> None:
+        self.ready.wait()
+        self.serve()
 
     def _read(self) -> None:
         try:
@@ -305,44 +319,87 @@ def run_worker(
     one the worker builds its state itself.
     """
     try:
-        channel = BlockingChannel(sock)
-        holder: list[Worker] = []
-
-        def start_threads() -> None:
-            # the Lua state is built (or, copied from the zygote, made this worker's own) once
-            # no inherited fd or environment is left to find, and before seccomp, which the
-            # first allocations of a fresh state do not need anyway
-            if template is not None:
-                template.after_fork(seed)
-                runtime: Runtime = template
-            else:
-                runtime = create_runtime(runtime_name, memory, config.data_dir)
-                # a runtime built here starts its own threads (if any) now, as a template does
-                runtime.after_fork(seed)
-            worker = Worker(runtime, channel)
-            worker.start_threads()
-            holder.append(worker)
-
-        try:
-            layers = confine(config, sock.fileno(), start_threads)
-        except LayerFailed as failed:
-            # fail closed: no cell ever runs here; the kernel learns which layer and why
-            report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
-            if holder:
-                holder[0].outbox.post(report)
-            else:
-                channel.send(report)
-            os._exit(EXIT_LAYER_FAILED)
-        worker = holder[0]
-        runtime = worker.runtime
-        worker.outbox.post(
-            {
-                "type": "ready",
-                "runtime": runtime.name,
-                "version": runtime.version,
-                "layers": [layer.to_wire() for layer in [*runtime.walls(), *layers]],
-            }
-        )
+        worker = _confined_worker(sock, runtime_name, config, memory, template=template, seed=seed)
         worker.serve()
     except BaseException:
         os._exit(70)
+
+
+def start_worker(
+    sock: socket.socket,
+    runtime_name: str,
+    config: SandboxConfig,
+    memory: int,
+    *,
+    template: Runtime,
+    seed: bytes,
+) -> None:
+    """Entry point in a child forked from inside a resident state (Runtime.hold): the same
+    confinement and `ready` as run_worker, but the worker's loop runs on a thread of its own
+    and this returns, so the main thread goes back into the state it carried through the fork.
+
+    Every layer still applies to every thread: harden() runs here on the main thread before
+    any other thread exists (Landlock, no_new_privs, capabilities and the network namespace
+    are per thread and inherited by threads started later), and seccomp uses TSYNC after the
+    threads exist (tests/test_zygote_resident.py reads each thread's status)."""
+    try:
+        template.adopt_memory_limit(memory)
+        _confined_worker(
+            sock, runtime_name, config, memory, template=template, seed=seed, serve_thread=True
+        )
+    except BaseException:
+        os._exit(70)
+
+
+def _confined_worker(
+    sock: socket.socket,
+    runtime_name: str,
+    config: SandboxConfig,
+    memory: int,
+    *,
+    template: Runtime | None,
+    seed: bytes,
+    serve_thread: bool = False,
+) -> Worker:
+    """Harden, make the runtime this worker's own, start the worker's threads, lock down and
+    say `ready`; or say `refused` and exit if a layer failed."""
+    channel = BlockingChannel(sock)
+    holder: list[Worker] = []
+
+    def start_threads() -> None:
+        # the Lua state is built (or, copied from the zygote, made this worker's own) once
+        # no inherited fd or environment is left to find, and before seccomp, which the
+        # first allocations of a fresh state do not need anyway
+        if template is not None:
+            template.after_fork(seed)
+            runtime: Runtime = template
+        else:
+            runtime = create_runtime(runtime_name, memory, config.data_dir)
+            # a runtime built here starts its own threads (if any) now, as a template does
+            runtime.after_fork(seed)
+        worker = Worker(runtime, channel)
+        worker.start_threads(serve=serve_thread)
+        holder.append(worker)
+
+    try:
+        layers = confine(config, sock.fileno(), start_threads)
+    except LayerFailed as failed:
+        # fail closed: no cell ever runs here; the kernel learns which layer and why
+        report = {"type": "refused", "layers": [layer.to_wire() for layer in failed.layers]}
+        if holder:
+            holder[0].outbox.post(report)
+        else:
+            channel.send(report)
+        os._exit(EXIT_LAYER_FAILED)
+    worker = holder[0]
+    runtime = worker.runtime
+    worker.outbox.post(
+        {
+            "type": "ready",
+            "runtime": runtime.name,
+            "version": runtime.version,
+            "layers": [layer.to_wire() for layer in [*runtime.walls(), *layers]],
+        }
+    )
+    worker.ready.set()
+    return worker

@@ -16,19 +16,23 @@ import contextlib
 import ctypes
 import gc
 import os
+import resource
 import signal
 import socket
 import sys
 from typing import NoReturn
 
 from safekernel.errors import ProtocolError
-from safekernel.limits import DEFAULT_MAX_FRAME, REAP_INTERVAL_S
+from safekernel.limits import DEFAULT_MAX_FRAME, DEFAULT_MEMORY, MIB, REAP_INTERVAL_S
 from safekernel.runtimes import Runtime, create_runtime, registry
 from safekernel.sandbox import SandboxConfig, inject_failure, prepare_workers, prepare_zygote
 from safekernel.wire.channel import decode_control, encode, recv_frame
-from safekernel.worker.loop import run_worker
+from safekernel.worker.loop import run_worker, start_worker
 
 PR_SET_PDEATHSIG = 1
+#: the main thread's stack a resident state needs: the python guest's WebAssembly frames take
+#: up to 2 MiB (runtimes/python: GUEST_STACK_BYTES) on top of the host's own
+RESIDENT_STACK_BYTES = 16 * MIB
 
 
 class Zygote:
@@ -38,8 +42,12 @@ class Zygote:
         self.children: set[int] = set()
         self._template: Runtime | None = None
         self._template_key: tuple[int, str | None] | None = None
+        #: the state the zygote serves from inside (serve_resident), shared by every worker
+        self._resident: Runtime | None = None
 
-    def serve(self) -> NoReturn:
+    def serve(self) -> None:
+        """Fork workers on request until the kernel ends. Returns only in a worker forked from
+        a resident state (serve_resident), once that worker is confined and serving."""
         self.control.settimeout(REAP_INTERVAL_S)
         while True:
             self._reap()
@@ -51,14 +59,38 @@ class Zygote:
                 # the kernel is gone, or sent what no kernel sends: nobody is left to serve
                 self.shutdown()
             if message.get("type") == "spawn":
-                self._spawn(message)
+                if self._spawn(message):
+                    return
             elif message.get("type") == "shutdown":
                 self.shutdown()
+
+    def serve_resident(self) -> NoReturn:
+        """Make the runtime's state once, here on the main thread, and serve from inside it.
+
+        A fork carries only the calling thread, so a state that runs on a thread of its own
+        (the python guest's started interpreter, waiting in its first read) can only be
+        inherited if the zygote forks from that very thread: the state calls `serve` from
+        inside its wait (Runtime.hold) and every worker wakes up there, started, in a few
+        milliseconds instead of the ~200 ms an interpreter takes to start. Built from our own
+        sources only: no user code ever runs in the zygote.
+        """
+        _raise_stack_limit(RESIDENT_STACK_BYTES)
+        self._resident = create_runtime(self.runtime, DEFAULT_MEMORY)
+
+        def serve() -> None:
+            # as after the prewarm: keep the collector off the state's objects in workers
+            gc.collect()
+            gc.freeze()
+            self.serve()
+
+        self._resident.hold(serve)
 
     def _recv(self) -> dict[str, object]:
         return decode_control(recv_frame(self.control, DEFAULT_MAX_FRAME))
 
-    def _spawn(self, message: dict[str, object]) -> None:
+    def _spawn(self, message: dict[str, object]) -> bool:
+        """Fork a worker; True in that worker if it came from the resident state (it then
+        returns into the state), else never returns in the worker."""
         config = SandboxConfig.from_wire(message["sandbox"])  # type: ignore[arg-type]
         memory = int(message["memory"])  # type: ignore[call-overload]
         template = self._template_for(memory, config.data_dir)
@@ -71,6 +103,9 @@ class Zygote:
         if pid == 0:
             kernel_end.close()
             self.control.close()
+            if template is not None and template is self._resident:
+                start_worker(worker_end, self.runtime, config, memory, template=template, seed=seed)
+                return True
             run_worker(worker_end, self.runtime, config, memory, template=template, seed=seed)
         worker_end.close()
         self.children.add(pid)
@@ -85,6 +120,7 @@ class Zygote:
         finally:
             kernel_end.close()
             os.close(pidfd)
+        return False
 
     def _template_for(self, memory: int, data_dir: str | None) -> Runtime | None:
         """A runtime state made here once and inherited by every worker, copy on write.
@@ -92,8 +128,11 @@ class Zygote:
         Building it in each worker was ~1 ms of CPU and ~220 page faults of a worker's ~5 ms
         start (measured); each worker then makes its copy its own (Runtime.after_fork). It is
         built from our own sources only: no user code ever runs in the zygote. None (each
-        worker builds its own, as before) if building it fails.
+        worker builds its own, as before) if building it fails. A resident state serves
+        every worker whatever its limits (the memory limit is set per cell).
         """
+        if self._resident is not None:
+            return self._resident
         if self._template is None or self._template_key != (memory, data_dir):
             try:
                 self._template = create_runtime(self.runtime, memory, data_dir)
@@ -148,7 +187,22 @@ def main(argv: list[str]) -> NoReturn:
     # pages out of the zygote's. Measured: ~1.1 MB less private memory (USS) per worker.
     gc.collect()
     gc.freeze()
-    Zygote(socket.socket(fileno=fd), runtime).serve()
+    zygote = Zygote(socket.socket(fileno=fd), runtime)
+    if entry.resident:
+        zygote.serve_resident()
+    zygote.serve()
+    os._exit(70)  # serve returns only in a worker of a resident state, which never gets here
+
+
+def _raise_stack_limit(size: int) -> None:
+    """Let the main thread's stack grow to `size` (the soft limit, within the hard one): the
+    kernel checks RLIMIT_STACK each time the main stack grows, so raising it now is enough."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft == resource.RLIM_INFINITY or soft >= size:
+        return
+    wanted = size if hard == resource.RLIM_INFINITY else min(size, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
 
 
 if __name__ == "__main__":

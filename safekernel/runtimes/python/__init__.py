@@ -2,17 +2,31 @@
 the hardened worker, with a system interface of our own (wasi.py) and a driver inside the
 guest (driver.py) that keeps one namespace across cells.
 
-The guest is a command module: its `_start` runs the driver, which loops reading requests, so
-the guest runs on a thread of its own (started with the worker's other threads, before the
-sandbox forbids new ones) and `execute` hands each cell to it. A cell is over when the guest
-asks for the next request. Everything the guest writes is hostile input (see control.py).
+The guest is a command module: its `_start` runs the driver, which loops reading requests on
+fd 0; a request is over when the driver asks for the next one. Everything the guest writes is
+hostile input (see control.py).
+
+What the zygote holds (the registry entry is `resident`): the compiled module, and one
+instance of it STARTED: `hold` runs `_start` on the zygote's main thread until the driver has
+imported the modules cells commonly use (driver.PRELOADED), frozen them out of its collector
+and blocks in its first idle fd_read; there, inside that host call, the test modules are taken
+out of the interpreter's built-in module table and the zygote's fork loop runs. A fork carries
+only the calling thread, which is why it must be the guest's: each worker wakes up inside that
+same fd_read with the interpreter ready, confines itself on the main thread, starts its own
+threads (the worker's request loop among them) and returns into the guest, which then takes
+the worker's requests on the main thread. The worker's first request carries its own random
+seed and the driver reseeds `random` with it; the hash seed, fixed when the interpreter
+started, is one per zygote, i.e. one per kernel (SECURITY.md says why that is acceptable).
+Outside the zygote (a worker that builds its own state, or in-process use) the guest runs on a
+thread of its own instead, started by after_fork, and starts its interpreter there.
 
 Stops: the host raises the stop inside the guest by setting CPython's own signal flags in
 guest memory, as a native signal handler does; the eval loop polls them and raises
 KeyboardInterrupt (interrupt), TimeLimitExceeded (time) or OutputLimitExceeded (output), and
-the variables survive. Code stuck in one C call never polls them: the kernel's hard deadline
-then ends the worker. A trap in the guest (stack exhaustion in C, `unreachable`) ends the
-interpreter: the worker exits and the kernel replaces it.
+the variables survive. The flags are at the same addresses in every fork. Code stuck in one C
+call never polls them: the kernel's hard deadline then ends the worker. A trap in the guest
+(stack exhaustion in C, `unreachable`) ends the interpreter: the worker exits and the kernel
+replaces it.
 """
 
 from __future__ import annotations
@@ -24,8 +38,9 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 import wasmtime
 
@@ -56,6 +71,10 @@ _SIGNALS = {
 #: native stack for the guest's WebAssembly frames, and the guest thread's stack around it
 GUEST_STACK_BYTES = 2 * 1024 * 1024 - 64 * 1024
 GUEST_THREAD_STACK_BYTES = 8 * 1024 * 1024
+#: is_complete of a longer cell answers "unknown" unasked: compile() runs in C, where no stop
+#: reaches it, and a megabyte of statements takes it seconds (past the kernel's deadline for
+#: the request, which then ends the session's worker)
+MAX_IS_COMPLETE_CHARS = 128 * 1024
 #: exit status of a worker whose guest died (a trap or proc_exit): the kernel replaces it
 GUEST_LOST_EXIT = 75
 
@@ -105,7 +124,12 @@ class PythonRuntime(Runtime):
         self._messages: list[dict[str, Any]] = []
         self._ready = threading.Event()
         self._dead: str | None = None
-        self._thread: threading.Thread | None = None
+        #: the interpreter was started (here, or in the zygote this state was forked from)
+        self._started = False
+        #: the zygote's fork loop, called from inside the first idle read (see `hold`)
+        self._serve_zygote: Callable[[], None] | None = None
+        #: this worker's random seed, sent with its first request
+        self._seed = b""
         self._store = wasmtime.Store(engine)
         self._store.set_limits(memory_size=memory_limit)
         self._wasi = WasiHost(
@@ -153,21 +177,41 @@ class PythonRuntime(Runtime):
             )
         ]
 
-    # -- the guest thread ---------------------------------------------------------------
+    # -- where the guest runs -------------------------------------------------------------
+    def hold(self, serve: Callable[[], None]) -> NoReturn:
+        """In the zygote: start the interpreter on this (the main) thread and call `serve`
+        from inside its first idle fd_read (see the module's docstring). `serve` returns only
+        in a forked worker; the guest then takes that worker's requests here until it ends,
+        and the worker exits."""
+        self._serve_zygote = serve
+        self._started = True
+        self._run_guest()
+        if self._serve_zygote is not None:
+            raise SafeKernelError(f"the python guest did not start: {self._dead}")
+        self._lost()
+
     def after_fork(self, seed: bytes) -> None:
-        """Start the interpreter in this worker: its hash seed and `random` state are drawn
-        from the host's random_get here, so no two workers share them."""
-        self._start()
+        """Make this state the worker's own: its first request reseeds the guest's `random`
+        with `seed`. A state that was not started in the zygote starts its interpreter now,
+        on a thread of its own."""
+        self._seed = seed
+        if not self._started:
+            self._start()
+
+    def adopt_memory_limit(self, memory_limit: int) -> None:
+        # the store's limit itself is set before every request, from the cell's limits
+        self._memory_limit = memory_limit
 
     def start_if_needed(self) -> None:
-        if self._thread is None:
+        if not self._started:
             self._start()
 
     def _start(self) -> None:
+        self._started = True
         previous = threading.stack_size(GUEST_THREAD_STACK_BYTES)
         try:
-            self._thread = threading.Thread(target=self._run_guest, name="guest", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run_guest, name="guest", daemon=True)
+            thread.start()
         finally:
             threading.stack_size(previous)
         if not self._ready.wait(START_TIMEOUT_S) or self._dead:
@@ -255,6 +299,10 @@ class PythonRuntime(Runtime):
                     self._remove_builtin_modules()
                     self._ready.set()
                 self._finished.set()
+                if self._serve_zygote is not None:
+                    # in the zygote: fork workers from here; this returns in a worker only
+                    serve, self._serve_zygote = self._serve_zygote, None
+                    serve()
                 request = self._requests.get()
                 if request is None:
                     raise GuestExit(0)
@@ -324,6 +372,9 @@ class PythonRuntime(Runtime):
             self._reason = None
             self._armed = True
         self._finished.clear()
+        if self._seed:
+            # the driver reseeds before it reads the request itself
+            request, self._seed = {**request, "seed": self._seed}, b""
         self._requests.put(frame(request))
         self._finished.wait()
         self._sink = None
@@ -387,6 +438,8 @@ class PythonRuntime(Runtime):
         return {"status": "ok", "found": True, "data": {"text/plain": text}, "metadata": {}}
 
     def is_complete(self, code: str) -> dict[str, Any]:
+        if len(code) > MAX_IS_COMPLETE_CHARS:
+            return {"status": "unknown"}
         content = self._ask({"op": "is_complete", "code": code})
         status = content.get("status")
         indent = content.get("indent")

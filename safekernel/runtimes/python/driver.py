@@ -7,10 +7,11 @@
 #   fd 1  the cell's stdout, plain bytes
 # A cell runs in this same interpreter, so it can write anything on any of them: the host
 # treats every byte as hostile and checks it, and nothing here is a security boundary.
-# Only built-in and frozen modules are imported here: each worker starts its own interpreter,
-# and the first module read from the guest's zipped stdlib costs ~0.3 s (zipimport reads the
-# whole archive's directory), `re` and `json` another ~0.35 s. The rest (traceback, inspect,
-# codeop, json for a user's JSON) is imported when first used.
+# The interpreter starts once per kernel, in the zygote, and every worker is forked from it
+# waiting for its first request: what main() imports before then (PRELOADED) every worker
+# has for free. Imported one by one in a worker they would cost ~0.3 s for the first module
+# read from the guest's zipped stdlib (zipimport reads the whole archive's directory), and
+# `re` and `json` another ~0.35 s. Only built-in modules are imported at the top of this file.
 import _ast
 import _json
 import _signal
@@ -503,7 +504,9 @@ def execute(code):
     # the builtin compiler's own AST (ast.py is not needed for this)
     tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST)
     last = None
-    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+    # a trailing `;` shows no value, as in IPython (`plt.plot(xs);`)
+    quiet = code.rstrip().endswith(";")
+    if tree.body and isinstance(tree.body[-1], _ast.Expr) and not quiet:
         last = _ast.Expression(tree.body.pop().value)
     exec(compile(tree, filename, "exec"), namespace)
     if last is not None:
@@ -693,6 +696,19 @@ def is_complete(code):
         if last.rstrip().endswith(":"):
             indent += "    "
         return {"status": "incomplete", "indent": indent}
+    lines = code.split("\n")
+    if lines[-1][:1] in (" ", "\t"):
+        # an indented last line may be inside a block, which (as in IPython and the REPL) an
+        # empty line ends: the last top-level statement must compile on its own as "single"
+        tops = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "#")]
+        start = tops[-1] if tops else 0
+        try:
+            block = codeop.compile_command("\n".join(lines[start:]), "<cell>", "single")
+        except (SyntaxError, ValueError, OverflowError):
+            block = None
+        if block is None:
+            last = lines[-1]
+            return {"status": "incomplete", "indent": last[: len(last) - len(last.lstrip())]}
     return {"status": "complete", "indent": ""}
 
 
@@ -766,6 +782,78 @@ def _setup():
     sys.setrecursionlimit(800)
 
 
+#: imported in the zygote, before any fork (see the top of this file): what cells commonly
+#: use, and what the driver's own completion, inspect, is_complete and tracebacks need
+PRELOADED = (
+    "abc",
+    "array",
+    "base64",
+    "bisect",
+    "codeop",
+    "collections",
+    "contextlib",
+    "copy",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "inspect",
+    "itertools",
+    "json",
+    "keyword",
+    "linecache",
+    "math",
+    "numbers",
+    "operator",
+    "pprint",
+    "random",
+    "re",
+    "reprlib",
+    "rlcompleter",
+    "statistics",
+    "string",
+    "struct",
+    "tempfile",
+    "textwrap",
+    "time",
+    "traceback",
+    "typing",
+    "unicodedata",
+)
+
+
+def _preload():
+    for name in PRELOADED:
+        try:  # noqa: SIM105 -- contextlib is one of the modules imported here
+            __import__(name)
+        except ImportError:
+            pass
+    # the preloaded objects are shared by every worker, copy on write: parked outside the
+    # collector, a worker's collections never write to their headers (which would copy them)
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def _reseed(seed):
+    """This worker's own random state: every worker is forked from one interpreter, so until
+    now they all share the `random` state it had (the hash seed cannot change in a live
+    interpreter: see SECURITY.md)."""
+    import random
+
+    random.seed(seed)
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None:
+        # its temporary names come from a Random of its own, made on first use
+        tempfile._name_sequence = None
+
+
 def _next_request():
     # "idle" tells the host that the next fd 0 read is the driver's own: the host answers any
     # other read (a cell's os.read(0)) with end of file, so a cell cannot swallow a request
@@ -786,11 +874,15 @@ def main():
         if not name.startswith("__"):
             driver.setdefault(name, value)
     sys.modules["__main__"] = _user_module
+    _preload()
     failures = 0
     while True:
         try:
             request = _next_request()
             failures = 0
+            seed = request.get("seed")
+            if isinstance(seed, bytes):
+                _reseed(seed)
             op = request.get("op")
             if op == "execute":
                 _run_cell(str(request.get("code", "")))

@@ -54,6 +54,9 @@ class RuntimeEntry:
     interpreter_address_space: int = INTERPRETER_ADDRESS_SPACE
     #: a function in `module` the zygote calls once, before any fork (None: importing is enough)
     prewarm_hook: str | None = None
+    #: the zygote makes one state before its first fork and forks from inside it (Runtime.hold):
+    #: for a state that must stay on the main thread (fork carries only the calling thread)
+    resident: bool = False
     #: not offered by `install` nor listed in messages (the test runtime)
     hidden: bool = False
 

@@ -29,4 +29,7 @@ ENTRY = RuntimeEntry(
     address_space_headroom=_WASM_RESERVATION + 1024 * MIB,
     interpreter_address_space=_WASM_RESERVATION + 768 * MIB,
     prewarm_hook="prewarm",
+    # the interpreter, started in the zygote, waits inside its own first fd_read on the
+    # zygote's main thread: each fork inherits it started (see runtimes/python/__init__.py)
+    resident=True,
 )
