@@ -848,6 +848,10 @@ def _reseed(seed):
     import random
 
     random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        # numpy's global generator (np.random.random ...), preloaded in the scientific guest
+        numpy.random.seed([int.from_bytes(seed[i : i + 4], "little") for i in range(0, 16, 4)])
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         # its temporary names come from a Random of its own, made on first use
@@ -862,6 +866,12 @@ def _next_request():
 
 
 def main():
+    _prepare()
+    _serve()
+
+
+def _prepare():
+    """Everything before the first request: the streams, the builtins kept, the preloads."""
     _setup()
     body = _json_text({"t": "error", "ename": "MemoryError", "evalue": "", "traceback": []})
     _MEMORY_FRAME[0] = MAGIC + _header.pack(len(body)) + body.encode()
@@ -873,8 +883,13 @@ def main():
     for name, value in vars(builtins).items():
         if not name.startswith("__"):
             driver.setdefault(name, value)
-    sys.modules["__main__"] = _user_module
     _preload()
+
+
+def _serve():
+    """The request loop (never returns). The scientific guest enters it in a turn of its own,
+    in each worker, after `_prepare` ran in the zygote (sciruntime.py)."""
+    sys.modules["__main__"] = _user_module
     failures = 0
     while True:
         try:

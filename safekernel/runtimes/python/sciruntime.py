@@ -6,10 +6,10 @@ source in it in `__main__` and returns. The zygote's template runs one turn: the
 definitions (driver.py without its last line, `main()`) and the imports every worker wants
 (numpy, pandas, matplotlib with the Agg backend, its config dir in the in-memory /tmp), so
 each worker inherits them by fork and `import numpy` costs nothing in a cell. A worker's guest
-thread then runs the second turn, which reseeds `random` and numpy's global generator from
-the worker's own random source and enters the same driver loop (`main()`), which never
-returns: from there on the runtime is the python runtime's (PythonRuntime), requests on fd 0,
-control frames on fd 2.
+thread then runs the second turn, the same driver loop (`_serve()`, what `main()` runs after
+`_prepare()`), which never returns; its first request carries the worker's own seed, and the
+driver reseeds `random` and numpy's global generator with it. From there on the runtime is
+the python runtime's (PythonRuntime): requests on fd 0, control frames on fd 2.
 
 Differences from the 3.12 guest, all here:
 - the stop flags are at this binary's addresses (science.py), and the eval breaker is the main
@@ -17,7 +17,8 @@ Differences from the 3.12 guest, all here:
 - the cell's memory limit counts above the heap the pre-imports left (~170 MB), so
   `%memory 256M` means 256 MB for the cell's own data;
 - the hash seed is the snapshot's (its build disabled hash randomisation, and a started
-  interpreter cannot change it): the same in every worker. Only hash-flooding depends on it.
+  interpreter cannot change it): the same in every worker and every kernel. Only
+  hash-flooding depends on it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ assert _ENTRY == "main()", "driver.py must end with main()"
 #: run once in the zygote, after the driver's definitions (names here stay the driver's:
 #: a cell's namespace is the driver's `_user_module`, not `__main__`)
 _WARM = """
+_prepare()
 import os as _os
 _os.makedirs("/tmp/matplotlib", exist_ok=True)
 import numpy as _numpy
@@ -52,16 +54,12 @@ _matplotlib.use("agg")
 import matplotlib.pyplot as _pyplot
 import matplotlib.figure as _figure
 _install_matplotlib(_pyplot)
-
-
-def _reseed():
-    import random
-
-    random.seed()
-    _numpy.random.seed()
+import gc as _gc
+_gc.collect()
+_gc.freeze()
 """
-#: a worker's first turn: its own random state, then the driver's loop
-_WORKER = "_reseed()\nmain()\n"
+#: a worker's turn: the driver's loop (its first request reseeds random and numpy)
+_WORKER = "_serve()\n"
 #: the in-memory /tmp: matplotlib's font cache and a cell's scratch files
 SCIENCE_TMP_BYTES = max(TMP_BYTES, 64 * 1024 * 1024)
 #: the environment the guest sees (nothing of the host's)
@@ -112,7 +110,11 @@ class ScienceRuntime(PythonRuntime):
         self._messages = []
         self._ready = threading.Event()
         self._dead: str | None = None
-        self._thread: threading.Thread | None = None
+        # as PythonRuntime's: the interpreter runs on a guest thread started by after_fork,
+        # whose first request carries this worker's random seed
+        self._started = False
+        self._serve_zygote = None
+        self._seed = b""
         self._store = wasmtime.Store(engine)
         self._wasi = WasiHost(
             WasiConfig(
