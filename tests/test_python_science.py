@@ -209,6 +209,23 @@ def test_guest_memory_tricks_stay_inside_the_guest(sci: Kernel) -> None:
     assert wild.status != "ok" or "SKMARKER" not in (wild.result or "")
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import ctypes\nctypes.CDLL(None)",
+        "import ctypes\nctypes.string_at(1024, 16)",
+        "import ctypes\nctypes.memmove(0, 1024, 16)",
+        "import numpy.ctypeslib\nnumpy.ctypeslib.load_library('libc.so.6', '/lib')",
+    ],
+)
+def test_ctypes_is_a_stub_that_refuses(sci: Kernel, code: str) -> None:
+    # the guest's ctypes package has no _ctypes behind it: every call is an OSError
+    run = sci.run(code)
+    assert run.error is not None
+    assert run.error["ename"] == "OSError", run.error
+    assert sci.run("6 * 7").result == "42"
+
+
 def test_pickle_and_mmap_paths_stay_inside(sci: Kernel) -> None:
     # np.load(allow_pickle=True) runs what the pickle says: inside the guest, where the
     # machine is the guest's own tree (the stdlib zip and /tmp) and there is no process

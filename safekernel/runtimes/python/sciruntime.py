@@ -47,6 +47,9 @@ _WARM = """
 _prepare()
 import os as _os
 _os.makedirs("/tmp/matplotlib", exist_ok=True)
+# matplotlib reads (and caches) its config dir when pyplot loads; the cell's environment stays
+# empty, as the 3.12 guest's
+_os.environ["MPLCONFIGDIR"] = "/tmp/matplotlib"
 import numpy as _numpy
 import pandas as _pandas
 import matplotlib as _matplotlib
@@ -54,6 +57,8 @@ _matplotlib.use("agg")
 import matplotlib.pyplot as _pyplot
 import matplotlib.figure as _figure
 _install_matplotlib(_pyplot)
+_matplotlib.get_configdir()
+del _os.environ["MPLCONFIGDIR"]
 import gc as _gc
 _gc.collect()
 _gc.freeze()
@@ -63,13 +68,8 @@ _WORKER = "_serve()\n"
 #: the in-memory /tmp: matplotlib's font cache and a cell's scratch files
 SCIENCE_TMP_BYTES = max(TMP_BYTES, 64 * 1024 * 1024)
 #: the environment the guest sees (nothing of the host's)
-_ENVIRON = [
-    b"HOME=/tmp",
-    b"TMPDIR=/tmp",
-    b"MPLBACKEND=agg",
-    b"MPLCONFIGDIR=/tmp/matplotlib",
-    b"PYTHONTZPATH=",
-]
+#: the environment the guest sees: none (matplotlib's config dir is set for its import only)
+_ENVIRON: list[bytes] = []
 
 
 @functools.cache
