@@ -57,7 +57,7 @@ def _pair(
     )
 
 
-async def _ready_ms(runtime: str, count: int, cpu: list[float]) -> float:
+async def ready_ms(runtime: str, count: int, cpu: list[float]) -> float:
     """Fork `count` workers from a zygote of `runtime` as the pool does; the median ms from the
     spawn request to `ready`. Appends each worker's CPU from fork to ready (schedstat) to `cpu`."""
     from safekernel.kernel.pool import WorkerHandle
@@ -111,8 +111,8 @@ async def python_rows(bench: Bench, tree_mb: TreeMb) -> list[RowResult]:
     await ready.interleave(
         1,
         {
-            PYSAFE: partial(_ready_ms, "python", plan.p13_workers, cpu[PYSAFE]),
-            SAFE: partial(_ready_ms, "lua", plan.p13_workers, cpu[SAFE]),
+            PYSAFE: partial(ready_ms, "python", plan.p13_workers, cpu[PYSAFE]),
+            SAFE: partial(ready_ms, "lua", plan.p13_workers, cpu[SAFE]),
         },
     )
     cpu_note = ", ".join(

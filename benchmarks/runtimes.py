@@ -6,9 +6,9 @@ Rows (medians of interleaved rounds, so load on the machine falls on all alike):
   fib(30)       a recursive Lua fib(30) cell through the Lua kernels, wall time
   fib(25)       a recursive Python fib(25) cell through `safe-python` (limits on: the kernel's
                 defaults), against the same function run natively in this process
-  worker ready  in-process: fork a copy of a prepared runtime, make it the worker's own
-                (after_fork) and run its first cell, as a pooled worker does after a claim
-                (python's after_fork starts its interpreter: see README.md, "Cost")
+  worker ready  a worker forked by the kernel's own zygote until it says `ready`, every sandbox
+                layer applied (python: forked from the zygote's started interpreter; the
+                same measurement as `python -m benchmarks` row P13-ready)
 Reported, never asserted (see README.md: timings do not decide the exit status). Needs the
 kernelspecs installed (`python -m safekernel install --user [--runtime wasm|python]`).
 """
@@ -16,7 +16,7 @@ kernelspecs installed (`python -m safekernel install --user [--runtime wasm|pyth
 from __future__ import annotations
 
 import argparse
-import gc
+import asyncio
 import os
 import statistics
 import time
@@ -87,29 +87,10 @@ def kernel_rows(rounds: int) -> dict[str, dict[str, float]]:
 
 
 def worker_ready(rounds: int) -> dict[str, float]:
-    from safekernel.limits import Limits
-    from safekernel.runtimes import create_runtime
+    from benchmarks.python_rows import ready_ms
 
-    class Sink:
-        def stream(self, name: str, text: str) -> None: ...
-
-    runtimes = {name: create_runtime(name, 256 * 1024 * 1024) for name in KERNELS}
-    gc.collect()
-    gc.freeze()
-
-    def fork_one(runtime_name: str) -> Callable[[], None]:
-        def step() -> None:
-            pid = os.fork()
-            if pid == 0:
-                runtime = runtimes[runtime_name]
-                runtime.after_fork(os.urandom(16))
-                runtime.execute(TRIVIAL[runtime_name], Limits(), Sink())  # type: ignore[arg-type]
-                os._exit(0)
-            os.waitpid(pid, 0)
-
-        return step
-
-    return _interleaved(rounds * 2, {name: fork_one(name) for name in runtimes})
+    cpu: list[float] = []
+    return {name: asyncio.run(ready_ms(name, rounds * 2, cpu)) / 1000 for name in KERNELS}
 
 
 def main() -> None:

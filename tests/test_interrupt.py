@@ -1,6 +1,7 @@
 """Interrupt through both of Jupyter's paths: the message (interrupt_request on the control
-channel) and the signal (SIGINT to the kernel process). A Lua loop stops with its state kept;
-a cell stuck inside a C function is stopped by replacing its worker."""
+channel) and the signal (SIGINT to the kernel process). A loop stops with its state kept; a
+cell stuck inside a C function is stopped by replacing its worker. Lua cells on the lua and
+wasm runtimes, Python cells on the python runtime."""
 
 from __future__ import annotations
 
@@ -18,15 +19,26 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import start_new_kernel
 
-from tests.conftest import BOTH_RUNTIMES, KERNEL_NAME, CellRun, Kernel, wait_gone
+from safekernel.runtimes import registry
+from tests.conftest import (
+    ALL_RUNTIMES,
+    FOREVER,
+    LANGUAGE,
+    STUCK_IN_C,
+    ByLang,
+    CellRun,
+    Kernel,
+    quoted,
+    wait_gone,
+)
 
-#: run against the lua and the wasm runtime (the same Lua code behind both)
-RUNTIMES = BOTH_RUNTIMES
-
-STUCK_IN_C = "string.rep('a', 3e6):find('.-.-.-.-b')"
+#: run against every runtime (the same Lua code behind lua and wasm)
+RUNTIMES = ALL_RUNTIMES
 
 
-def run_interrupted(kernel: Kernel, code: str, interrupt: Callable[[], None]) -> CellRun:
+def run_interrupted(
+    kernel: Kernel, code: str | ByLang[str], interrupt: Callable[[], None]
+) -> CellRun:
     """Run `code` after a print, and call `interrupt` once that print has reached us."""
     started = threading.Event()
     outputs: list[dict[str, Any]] = []
@@ -44,7 +56,7 @@ def run_interrupted(kernel: Kernel, code: str, interrupt: Callable[[], None]) ->
 
     thread = threading.Thread(target=fire)
     thread.start()
-    lines = code.split("\n")
+    lines = kernel.pick(code).split("\n")
     magics = [line for line in lines if line.startswith("%")]
     body = [line for line in lines if not line.startswith("%")]
     cell = "\n".join([*magics, "print('started')", *body])
@@ -54,10 +66,10 @@ def run_interrupted(kernel: Kernel, code: str, interrupt: Callable[[], None]) ->
 
 
 @pytest.fixture(scope="module")
-def signal_kernel_name() -> Iterator[str]:
-    """The same kernelspec, installed with interrupt_mode "signal"."""
+def signal_kernel_name(runtime: str) -> Iterator[str]:
+    """The runtime's kernelspec, installed again with interrupt_mode "signal"."""
     ksm = KernelSpecManager()
-    source = Path(ksm.get_kernel_spec(KERNEL_NAME).resource_dir)
+    source = Path(ksm.get_kernel_spec(registry.get(runtime).kernelspec_name).resource_dir)
     target = source.parent / "safe-signal"
     shutil.copytree(source, target, dirs_exist_ok=True)
     spec = json.loads((target / "kernel.json").read_text())
@@ -69,33 +81,35 @@ def signal_kernel_name() -> Iterator[str]:
 
 def test_interrupt_message_stops_a_busy_loop_and_keeps_variables(kernel: Kernel) -> None:
     kernel.run("kept_by_message = 'yes'")
-    run = run_interrupted(kernel, "while true do end", kernel.km.interrupt_kernel)
+    run = run_interrupted(kernel, FOREVER, kernel.km.interrupt_kernel)
     assert run.status == "error"
     assert run.error is not None
     assert run.error["ename"] == "KeyboardInterrupt"
     assert "variables are kept" in run.error["evalue"]
-    assert kernel.run("kept_by_message").result == '"yes"'
+    assert kernel.run("kept_by_message").result == kernel.pick(quoted("yes"))
 
 
 def test_sigint_to_the_kernel_stops_a_busy_loop_and_keeps_variables(kernel: Kernel) -> None:
     kernel.run("kept_by_signal = 'yes'")
-    run = run_interrupted(kernel, "while true do end", lambda: os.kill(kernel.pid, signal.SIGINT))
+    run = run_interrupted(kernel, FOREVER, lambda: os.kill(kernel.pid, signal.SIGINT))
     assert run.error is not None
     assert run.error["ename"] == "KeyboardInterrupt"
-    assert kernel.run("kept_by_signal").result == '"yes"'
+    assert kernel.run("kept_by_signal").result == kernel.pick(quoted("yes"))
     # the kernel itself ignored the signal as a reason to stop
     assert kernel.km.is_alive()
 
 
-def test_signal_interrupt_mode_kernelspec_stops_a_busy_loop(signal_kernel_name: str) -> None:
+def test_signal_interrupt_mode_kernelspec_stops_a_busy_loop(
+    signal_kernel_name: str, runtime: str
+) -> None:
     km, kc = start_new_kernel(kernel_name=signal_kernel_name)
-    k = Kernel(km, kc)
+    k = Kernel(km, kc, LANGUAGE[runtime])
     try:
         assert km.kernel_spec is not None
         assert km.kernel_spec.interrupt_mode == "signal"
         k.run("kept_in_signal_mode = 3")
         # jupyter_client sends SIGINT to the kernel's process group here
-        run = run_interrupted(k, "while true do end", km.interrupt_kernel)
+        run = run_interrupted(k, FOREVER, km.interrupt_kernel)
         assert run.error is not None
         assert run.error["ename"] == "KeyboardInterrupt"
         assert k.run("kept_in_signal_mode * 2").result == "6"
@@ -106,7 +120,11 @@ def test_signal_interrupt_mode_kernelspec_stops_a_busy_loop(signal_kernel_name: 
 
 
 def test_pcall_cannot_swallow_an_interrupt(kernel: Kernel) -> None:
-    code = "while true do pcall(function() while true do end end) end"
+    code = ByLang(
+        "while true do pcall(function() while true do end end) end",
+        "while True:\n    try:\n        while True: pass\n    except KeyboardInterrupt:\n"
+        "        pass",
+    )
     run = run_interrupted(kernel, code, kernel.km.interrupt_kernel)
     assert run.error is not None
     assert run.error["ename"] == "KeyboardInterrupt"
@@ -118,7 +136,7 @@ def test_interrupting_a_cell_stuck_in_c_replaces_the_worker(kernel: Kernel) -> N
     assert run.error is not None
     assert run.error["ename"] == "KeyboardInterrupt"
     assert "earlier variables are gone" in run.error["evalue"]
-    assert kernel.run("lost_on_interrupt").result == "nil"
+    assert not kernel.defined("lost_on_interrupt")
     assert kernel.run("1 + 1").result == "2"
 
 
@@ -135,5 +153,5 @@ def test_restart_gives_a_fresh_worker(fresh_kernel: Kernel) -> None:
     old_workers = {p.pid for p in fresh_kernel.tree()[1:]}
     fresh_kernel.km.restart_kernel(now=False)
     fresh_kernel.kc.wait_for_ready(timeout=60)
-    assert fresh_kernel.run("before").result == "nil"
+    assert not fresh_kernel.defined("before")
     assert not old_workers & {p.pid for p in fresh_kernel.tree()[1:]}

@@ -1,5 +1,6 @@
 """Every limit, through a real kernel: a clear one-line error, the kernel still up, and the
 session state kept (soft limits) or the worker replaced (hard ones), as DESIGN.md §5 says.
+Lua cells on the lua and wasm runtimes, Python cells on the python runtime.
 """
 
 from __future__ import annotations
@@ -12,10 +13,21 @@ import psutil
 import pytest
 
 from safekernel.worker.loop import fail_closed
-from tests.conftest import BOTH_RUNTIMES, Kernel, start_kernel, wait_gone
+from tests.conftest import (
+    ALL_RUNTIMES,
+    FOREVER,
+    STUCK_IN_C,
+    ByLang,
+    Kernel,
+    runtimes,
+    start_kernel,
+    wait_gone,
+)
 
-#: run against the lua and the wasm runtime (the same Lua code behind both)
-RUNTIMES = BOTH_RUNTIMES
+#: run against every runtime (the same Lua code behind lua and wasm)
+RUNTIMES = ALL_RUNTIMES
+#: the instruction budget counts Lua VM instructions (the Python runtime has the time limit)
+INSTRUCTIONS = runtimes("lua", "wasm", why="an instruction budget counts Lua VM instructions")
 
 MIB = 1024 * 1024
 
@@ -37,7 +49,12 @@ def small_kernel(runtime: str) -> Iterator[Kernel]:
     assert wait_gone(procs) == []
 
 
-def _error(kernel: Kernel, code: str, timeout: float = 60) -> dict[str, str]:
+def repeat(char: str, times: int) -> ByLang[str]:
+    """A cell that prints `char` `times` times on one line."""
+    return ByLang(f"print(('{char}'):rep({times}))", f"print('{char}' * {times})")
+
+
+def _error(kernel: Kernel, code: str | ByLang[str], timeout: float = 60) -> dict[str, str]:
     run = kernel.run(code, timeout=timeout)
     assert run.status == "error", run.result
     assert run.error is not None
@@ -49,6 +66,7 @@ def _one_line_with_advice(evalue: str) -> None:
     assert "Traceback" not in evalue
 
 
+@INSTRUCTIONS
 def test_instruction_limit_option_stops_a_loop_and_keeps_state(small_kernel: Kernel) -> None:
     small_kernel.run("instr_kept = 'yes'")
     error = _error(small_kernel, "while true do end")
@@ -59,6 +77,7 @@ def test_instruction_limit_option_stops_a_loop_and_keeps_state(small_kernel: Ker
     assert small_kernel.run("instr_kept").result == '"yes"'
 
 
+@INSTRUCTIONS
 def test_instruction_magic_overrides_the_option(small_kernel: Kernel) -> None:
     # 3 million instructions: over the kernel's budget, fine with a larger one
     code = "local n = 0 for i = 1, 1e6 do n = n + i end return n"
@@ -69,7 +88,14 @@ def test_instruction_magic_overrides_the_option(small_kernel: Kernel) -> None:
 
 def test_memory_limit_option_is_a_clear_error_and_keeps_state(small_kernel: Kernel) -> None:
     small_kernel.run("mem_kept = 41")
-    error = _error(small_kernel, "%instructions 0\nlocal t = {} for i = 1, 1e9 do t[i] = i end")
+    error = _error(
+        small_kernel,
+        ByLang(
+            "%instructions 0\nlocal t = {} for i = 1, 1e9 do t[i] = i end",
+            # in a function, as the Lua `local`: the next cells do not keep the memory
+            "def fill():\n    t = []\n    for i in range(10**9): t.append(i)\nfill()",
+        ),
+    )
     assert error["ename"] == "MemoryError"
     assert "64 MB" in error["evalue"]
     assert "Your variables are kept" in error["evalue"]
@@ -78,7 +104,7 @@ def test_memory_limit_option_is_a_clear_error_and_keeps_state(small_kernel: Kern
 
 
 def test_memory_magic_above_the_address_space_backstop_is_refused(small_kernel: Kernel) -> None:
-    error = _error(small_kernel, "%memory 4G\nreturn 1")
+    error = _error(small_kernel, "%memory 4G\n1")
     assert error["ename"] == "UsageError"
     assert "--SafeKernel.memory_limit" in error["evalue"]
     assert small_kernel.run("6 * 7").result == "42"
@@ -87,12 +113,13 @@ def test_memory_magic_above_the_address_space_backstop_is_refused(small_kernel: 
 def test_most_memory_a_cell_may_ask_for_is_met_before_the_backstop(small_kernel: Kernel) -> None:
     """At the largest `%memory` the kernel accepts, filling Lua ends in the soft MemoryError
     (state kept), not in the worker's address-space rlimit."""
-    ceiling = _error(small_kernel, "%memory 4G\nreturn 1")["evalue"].split("at most ")[1]
+    ceiling = _error(small_kernel, "%memory 4G\n1")["evalue"].split("at most ")[1]
     megabytes = int(ceiling.split("M")[0])
     small_kernel.run("ceiling_kept = 1")
-    code = (
-        f"%memory {megabytes}M\n%instructions 0\n%timeout 60\n"
-        "local keep = {}\nfor i = 1, 1e9 do keep[i] = ('x'):rep(1000) .. i end"
+    code = f"%memory {megabytes}M\n%instructions 0\n%timeout 60\n" + ByLang(
+        "local keep = {}\nfor i = 1, 1e9 do keep[i] = ('x'):rep(1000) .. i end",
+        "def fill():\n    keep = []\n    for i in range(10**9): keep.append('x' * 1000 + str(i))\n"
+        "fill()",
     )
     error = _error(small_kernel, code, timeout=120)
     assert error["ename"] == "MemoryError"
@@ -118,7 +145,12 @@ def test_a_failing_worker_thread_ends_the_worker() -> None:
 
 def test_output_limit_option_cuts_and_stops_the_cell(small_kernel: Kernel) -> None:
     small_kernel.run("out_kept = 1")
-    run = small_kernel.run("%instructions 0\nfor i = 1, 1e7 do print(('y'):rep(99)) end")
+    run = small_kernel.run(
+        ByLang(
+            "%instructions 0\nfor i = 1, 1e7 do print(('y'):rep(99)) end",
+            "for i in range(10**7): print('y' * 99)",
+        )
+    )
     assert run.error is not None
     assert run.error["ename"] == "OutputLimitExceeded"
     assert "64 KB" in run.error["evalue"]
@@ -130,12 +162,14 @@ def test_output_limit_option_cuts_and_stops_the_cell(small_kernel: Kernel) -> No
 def test_output_limit_default_is_one_megabyte(runtime: str) -> None:
     k = start_kernel(runtime=runtime)
     try:
-        run = k.run("while true do print(('z'):rep(999)) end")
+        run = k.run(
+            ByLang("while true do print(('z'):rep(999)) end", "while True: print('z' * 999)")
+        )
         assert run.error is not None
         assert run.error["ename"] == "OutputLimitExceeded"
         assert 900 * 1024 < len(run.stdout) <= MIB
-        assert k.run("%output 2K\nprint(('a'):rep(1500))").stdout == "a" * 1500 + "\n"
-        small = k.run("%output 2K\nprint(('a'):rep(3000))")
+        assert k.run("%output 2K\n" + repeat("a", 1500)).stdout == "a" * 1500 + "\n"
+        small = k.run("%output 2K\n" + repeat("a", 3000))
         assert small.error is not None
         assert len(small.stdout) <= 2048
     finally:
@@ -145,7 +179,7 @@ def test_output_limit_default_is_one_megabyte(runtime: str) -> None:
 
 
 def test_large_output_travels_in_frames_below_the_message_cap(small_kernel: Kernel) -> None:
-    run = small_kernel.run("%output 1M\nprint(('p'):rep(500000))")
+    run = small_kernel.run("%output 1M\n" + repeat("p", 500000))
     assert run.status == "ok", run.error
     assert len(run.stdout) == 500_001
 
@@ -155,33 +189,37 @@ def test_oversized_message_ends_the_worker_and_a_fresh_one_takes_over(
 ) -> None:
     small_kernel.run("frame_lost = 1")
     # an error message of 200 KB travels as one message: over this kernel's 128K cap
-    error = _error(small_kernel, "error(('e'):rep(200000))")
+    error = _error(
+        small_kernel, ByLang("error(('e'):rep(200000))", "raise ValueError('e' * 200000)")
+    )
     assert error["ename"] == "WorkerError"
     assert "over the cap" in error["evalue"]
     assert "earlier variables are gone" in error["evalue"]
-    assert small_kernel.run("frame_lost").result == "nil"
+    assert not small_kernel.defined("frame_lost")
     assert small_kernel.run("6 * 7").result == "42"
 
 
 def test_recursion_depth_is_a_clear_error_and_keeps_state(small_kernel: Kernel) -> None:
     small_kernel.run("rec_kept = 7")
-    code = "%instructions 0\n%memory 256M\nlocal function f() return 1 + f() end\nf()"
+    code = "%instructions 0\n%memory 256M\n" + ByLang(
+        "local function f() return 1 + f() end\nf()", "def f(): return 1 + f()\nf()"
+    )
     error = _error(small_kernel, code)
-    assert error["ename"] == "LuaError"
-    assert "stack overflow" in error["evalue"]
+    assert error["ename"] == small_kernel.pick(ByLang("LuaError", "RecursionError"))
+    assert small_kernel.pick(ByLang("stack overflow", "maximum recursion depth")) in error["evalue"]
     assert small_kernel.run("rec_kept").result == "7"
 
 
 def test_time_limit_option_soft_then_hard(small_kernel: Kernel) -> None:
     small_kernel.run("time_kept = 1")
-    soft = _error(small_kernel, "%instructions 0\n%timeout 0.5\nwhile true do end")
+    soft = _error(small_kernel, "%instructions 0\n%timeout 0.5\n" + FOREVER)
     assert soft["ename"] == "TimeLimitExceeded"
     assert "kept" in soft["evalue"]
     assert small_kernel.run("time_kept").result == "1"
-    hard = _error(small_kernel, "%timeout 0.5\nstring.rep('a', 3e6):find('.-.-.-.-b')")
+    hard = _error(small_kernel, "%timeout 0.5\n" + STUCK_IN_C)
     assert hard["ename"] == "TimeLimitExceeded"
     assert "earlier variables are gone" in hard["evalue"]
-    assert small_kernel.run("time_kept").result == "nil"
+    assert not small_kernel.defined("time_kept")
 
 
 def test_worker_killed_mid_cell_is_replaced_at_once(runtime: str) -> None:
@@ -190,7 +228,7 @@ def test_worker_killed_mid_cell_is_replaced_at_once(runtime: str) -> None:
     k = start_kernel("--SafeKernel.timeout=60", runtime=runtime)
     try:
         k.run("crash_lost = 1")
-        msg_id = k.kc.execute("while true do end")
+        msg_id = k.kc.execute(k.pick(FOREVER))
         zygote = next(p for p in k.tree() if p.ppid() == k.pid)
         time.sleep(1.0)
         started = time.monotonic()
@@ -201,7 +239,7 @@ def test_worker_killed_mid_cell_is_replaced_at_once(runtime: str) -> None:
         assert time.monotonic() - started < 10
         assert reply["content"]["ename"] == "WorkerCrashed"
         assert "earlier variables are gone" in reply["content"]["evalue"]
-        assert k.run("crash_lost").result == "nil"
+        assert not k.defined("crash_lost")
         assert k.run("6 * 7").result == "42"
         assert psutil.pid_exists(k.pid)
     finally:

@@ -56,8 +56,10 @@ def test_damaged_cache_is_detected_and_rebuilt(
     monkeypatch.setenv("SAFEKERNEL_CACHE_DIR", str(tmp_path))
     engine = python_engine()
     path = guest.cache_path()
-    if machine_cache.exists():
-        shutil.copyfile(machine_cache, path)  # one compile fewer (each is ~10-50 s here)
+    if machine_cache.exists() and guest.digest_path(machine_cache).exists():
+        # one compile fewer (each is ~10-50 s here)
+        shutil.copyfile(machine_cache, path)
+        shutil.copyfile(guest.digest_path(machine_cache), guest.digest_path(path))
     guest.load_module(engine)
     good = path.read_bytes()
     damaged = bytearray(good)
@@ -77,7 +79,8 @@ def test_stale_cache_is_rebuilt(
     path = guest.cache_path()
     # a well-formed file whose code wasmtime will not load (as after another wasmtime build)
     code = b"not compiled code from this wasmtime"
-    path.write_bytes(hashlib.sha256(code).digest() + code)
+    path.write_bytes(code)
+    guest.digest_path(path).write_text(hashlib.sha256(code).hexdigest())
     compiled = []
     monkeypatch.setattr(
         guest, "compile_into_cache", lambda engine, p, progress: compiled.append(p) or "module"

@@ -6,7 +6,9 @@ Started by the kernel with exec (`python -m safekernel.worker.zygote FD RUNTIME`
 key, no ZMQ thread and no environment beyond what the kernel passes. FD is its end of a
 socketpair to the kernel. For each `spawn` request it creates a socketpair, forks, and sends
 the kernel one end plus a pidfd of the child (SCM_RIGHTS); the child hardens itself and talks
-to the kernel directly from then on. The zygote dies with the kernel (parent-death signal, and
+to the kernel directly from then on. A `resident` runtime (python) is started here once, on the
+main thread, and this loop runs from inside it (Zygote.serve_resident): every worker inherits
+it started. The zygote dies with the kernel (parent-death signal, and
 EOF on its control socket) and takes its workers with it.
 """
 

@@ -282,6 +282,11 @@ class PythonRuntime(Runtime):
         return self._reason is not None
 
     def _on_read(self, size: int) -> bytes:
+        if self._idle and self._pending:
+            # the driver asks for its next request with part of a frame unread: a stop landed
+            # in its own reading code (an interrupt during input()); the rest is no request
+            # (read as one, it was garbage: a bogus MemoryError, then a lost worker)
+            self._pending = b""
         if not self._pending:
             prompt, self._input_prompt = self._input_prompt, None
             idle, self._idle = self._idle, False
@@ -396,7 +401,13 @@ class PythonRuntime(Runtime):
             "memory_bytes": float(self._memory.data_len(self._store)),
             "peak_memory_bytes": float(self._memory.data_len(self._store)),
         }
-        return CellOutcome(*self._interpret(limits), usage=usage, stop=self._reason)
+        result, error = self._interpret(limits)
+        stop = self._reason
+        if stop is None and error is not None and error.ename == "MemoryError":
+            # the store's limit refused the guest's memory: the memory limit stopped the cell
+            # (its verdict is memory-limit, as in the Lua runtimes)
+            stop = StopKind.MEMORY
+        return CellOutcome(result, error, usage=usage, stop=stop)
 
     def _interpret(self, limits: Limits) -> tuple[dict[str, Any] | None, CellError | None]:
         if self._reason is not None:

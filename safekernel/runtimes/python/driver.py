@@ -147,6 +147,11 @@ def input(prompt=""):
     return _input(prompt)
 
 
+def getpass(prompt="Password: ", stream=None):
+    """getpass.getpass as in ipykernel: the frontend asks for it and hides what is typed."""
+    return _input(prompt, password=True)
+
+
 # -- rich output ---------------------------------------------------------------------------
 _REPRS = (
     ("text/html", "_repr_html_"),
@@ -292,6 +297,8 @@ _display_counter = [0]
 
 def display(*objs, display_id=None, update=False, clear=False, raw=False, metadata=None):
     """Show objects as rich output, like IPython.display.display."""
+    if update and display_id is None:
+        raise TypeError("display_id required for update_display")
     if display_id is True:
         _display_counter[0] += 1
         display_id = f"safekernel-{_display_counter[0]}"
@@ -387,7 +394,7 @@ class Image(_Shown):
         data=None,
         url=None,
         filename=None,
-        format="png",
+        format=None,
         width=None,
         height=None,
         metadata=None,
@@ -396,7 +403,8 @@ class Image(_Shown):
         super().__init__(data, url, filename, metadata)
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError("Image needs the image's bytes")
-        fmt = str(format).lower()
+        # as IPython: without a format, the bytes' own signature says which
+        fmt = str(format).lower() if format else ("jpeg" if data[:2] == b"\xff\xd8" else "png")
         self._mime = "image/jpeg" if fmt in ("jpg", "jpeg") else "image/png"
         for key, value in (("width", width), ("height", height)):
             if isinstance(value, int):
@@ -697,9 +705,10 @@ def is_complete(code):
             indent += "    "
         return {"status": "incomplete", "indent": indent}
     lines = code.split("\n")
-    if lines[-1][:1] in (" ", "\t"):
+    if lines[-1][:1] in (" ", "\t") and lines[-1].strip():
         # an indented last line may be inside a block, which (as in IPython and the REPL) an
-        # empty line ends: the last top-level statement must compile on its own as "single"
+        # empty line ends (or one of spaces only: a console fills in the indent): the last
+        # top-level statement must compile on its own as "single"
         tops = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "#")]
         start = tops[-1] if tops else 0
         try:
@@ -776,6 +785,9 @@ def _setup():
     sys.stderr = sys.__stderr__ = _Stream("stderr")
     sys.stdin = sys.__stdin__ = _Stdin()
     builtins.input = input
+    import getpass as _getpass_module
+
+    _getpass_module.getpass = getpass
     builtins.display = display
     _install_ipython_shim()
     _install_stop_handlers()

