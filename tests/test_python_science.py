@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -258,3 +259,23 @@ def test_writes_outside_tmp_are_refused(sci: Kernel) -> None:
     ok = sci.run("import numpy as np\nnp.save('/tmp/a.npy', np.arange(3))\nnp.load('/tmp/a.npy')")
     assert ok.status == "ok", ok.error
     assert ok.result == "array([0, 1, 2])"
+
+
+def test_a_damaged_or_stale_compiled_cache_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both are refused before wasmtime runs them (the loader then compiles afresh)."""
+    import wasmtime
+
+    from safekernel.runtimes.python import guest
+
+    monkeypatch.setenv("SAFEKERNEL_CACHE_DIR", str(tmp_path))
+    engine = wasmtime.Engine(science.engine_config(parallel=False))
+    path = science.cache_path()
+    assert path.parent == tmp_path
+    code = b"not compiled code"
+    path.write_bytes(code)
+    guest.digest_path(path).write_text(hashlib.sha256(b"other bytes").hexdigest())
+    assert science._read_cache(engine, path) is None  # damaged: the digest does not match
+    guest.digest_path(path).write_text(hashlib.sha256(code).hexdigest())
+    assert science._read_cache(engine, path) is None  # stale: wasmtime refuses it

@@ -10,10 +10,11 @@ SHA256SUMS is not trusted (it ships beside the files it would vouch for).
 
 The compiled code (~250 MB, ~1-2 min on 2 cores) is cached per machine outside the package
 directory, like the 3.12 guest's (guest.py): the file name carries the binary's hash and
-wasmtime's version, the file starts with the SHA-256 of the code after it (a damaged file is
-rebuilt), and wasmtime refuses code made by another build or engine configuration (stale:
-rebuilt). It is compiled in a child process with parallel compilation (`compile_in_child`),
-so the zygote that loads it stays single-threaded and can fork.
+wasmtime's version, its SHA-256 is kept beside it (a damaged file is rebuilt), wasmtime
+refuses code made by another build or engine configuration (stale: rebuilt), and the file is
+mapped, not copied, so every kernel's zygote shares its pages. It is compiled in a child
+process with parallel compilation (`compile_in_child`), so the zygote that loads it stays
+single-threaded and can fork.
 
 Facts about this exact binary (valid for this hash only), read from its code: the snapshot
 has no DWARF, but its name section names PyErr_SetInterruptEx and _PyEval_SignalReceived,
@@ -32,10 +33,8 @@ import hashlib
 import importlib.util
 import io
 import logging
-import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -140,10 +139,12 @@ def engine_config(*, parallel: bool) -> wasmtime.Config:
 
 
 def cache_path() -> Path:
+    """The compiled code as wasmtime serialized it (mapped, not copied: guest.py), with its
+    SHA-256 beside it (`guest.digest_path`)."""
     from safekernel.runtimes.python import guest
 
     return guest.cache_dir() / (
-        f"python-science-{SNAPSHOT_SHA256[:16]}-wasmtime-{_wasmtime_version()}.cache"
+        f"python-science-{SNAPSHOT_SHA256[:16]}-wasmtime-{_wasmtime_version()}.cwasm"
     )
 
 
@@ -154,19 +155,23 @@ def _wasmtime_version() -> str:
 
 
 def _read_cache(engine: wasmtime.Engine, path: Path) -> wasmtime.Module | None:
+    from safekernel.runtimes.python import guest
+
     try:
-        cached = path.read_bytes()
+        expected = guest.digest_path(path).read_text().strip()
+        with path.open("rb") as code:
+            actual = hashlib.file_digest(code, "sha256").hexdigest()
     except FileNotFoundError:
         return None
     except OSError as exc:
         log.warning("safekernel: cannot read the compiled python-science guest %s: %s", path, exc)
         return None
-    digest, code = cached[:32], cached[32:]
-    if hashlib.sha256(code).digest() != digest:
+    if actual != expected:
         log.warning("safekernel: the compiled python-science guest %s is damaged", path)
         return None
     try:
-        return wasmtime.Module.deserialize(engine, code)
+        # mapped: its ~250 MB of code are the page cache's, shared by every kernel's zygote
+        return wasmtime.Module.deserialize_file(engine, str(path))
     except wasmtime.WasmtimeError as exc:
         log.warning("safekernel: the compiled python-science guest %s is stale (%s)", path, exc)
         return None
@@ -224,11 +229,13 @@ def compile_into_cache() -> None:
     finally:
         done.set()
         ticker.join()
+    from safekernel.runtimes.python import guest
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".python-science-", suffix=".tmp")
-    with os.fdopen(fd, "wb") as out:
-        out.write(hashlib.sha256(code).digest() + code)
-    os.replace(temporary, path)
+    # each renamed into place whole: a reader between the two sees a digest that does not
+    # match, and rebuilds
+    guest._write_replacing(path, code)
+    guest._write_replacing(guest.digest_path(path), hashlib.sha256(code).hexdigest().encode())
     print(
         f"safekernel: compiled in {time.monotonic() - started:.0f} s into {path} "
         f"({len(code) // (1024 * 1024)} MB)",
