@@ -191,21 +191,23 @@ class InitTab:
 
 
 #: an init function is an index into the guest's function table, far below this
-_MAX_INIT = 1 << 16
+_MAX_INIT = 1 << 20
 
 
-def find_inittabs(memory: bytes) -> list[InitTab]:
+def find_inittabs(memory: bytes, anchor: bytes = b"_testcapi") -> list[InitTab]:
     """Every copy of the table (the static one and the runtime's own, made at start), found
-    from entries naming `_testcapi`: a pointer to that name followed by a function index.
-    A table around it must hold `sys`, `builtins` and `posix` to count."""
+    from entries naming `anchor` (a module in it): a pointer to that name followed by a
+    function index. A table around it must hold `sys`, `builtins` and `posix` to count."""
     tables = []
-    for name_at in _occurrences(memory, b"\0_testcapi\0"):
-        for entry in _occurrences(memory, struct.pack("<I", name_at + 1)):
+    # no NUL looked for before the name: a linker may merge it into the tail of a longer
+    # string ("enable faulthandler")
+    for name_at in _occurrences(memory, anchor + b"\0"):
+        for entry in _occurrences(memory, struct.pack("<I", name_at)):
             if entry % 4 or not 0 < struct.unpack_from("<I", memory, entry + 4)[0] < _MAX_INIT:
                 continue
             table = _table_around(memory, entry)
             names = {name_of(memory, name) for name, _ in table.entries}
-            if {b"sys", b"builtins", b"posix", b"_testcapi"} <= names:
+            if {b"sys", b"builtins", b"posix", anchor} <= names:
                 tables.append(table)
     if not tables:
         raise ConfigError("the python guest's built-in module table was not found")
@@ -243,17 +245,20 @@ def _is_name(memory: bytes, pointer: int) -> bool:
         return False
     end = memory.find(b"\0", pointer, pointer + 64)
     text = memory[pointer:end]
-    return end > pointer and text.replace(b"_", b"a").isalnum() and text.isascii()
+    # built-in submodules of compiled-in packages are dotted ("pandas._libs.testing")
+    return (
+        end > pointer and text.replace(b"_", b"a").replace(b".", b"a").isalnum() and text.isascii()
+    )
 
 
 def name_of(memory: bytes, pointer: int) -> bytes:
     return memory[pointer : memory.find(b"\0", pointer)]
 
 
-def pruned_inittabs(memory: bytes) -> list[tuple[int, bytes]]:
+def pruned_inittabs(memory: bytes, anchor: bytes = b"_testcapi") -> list[tuple[int, bytes]]:
     """(address, bytes) that rewrite each table without REMOVED_MODULES, zero pair included."""
     patches = []
-    for table in find_inittabs(memory):
+    for table in find_inittabs(memory, anchor):
         kept = [e for e in table.entries if name_of(memory, e[0]) not in REMOVED_MODULES]
         removed = len(table.entries) - len(kept)
         packed = b"".join(struct.pack("<II", *e) for e in kept) + b"\0" * 8 * (removed + 1)
