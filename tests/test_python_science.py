@@ -279,3 +279,14 @@ def test_a_damaged_or_stale_compiled_cache_is_refused(
     assert science._read_cache(engine, path) is None  # damaged: the digest does not match
     guest.digest_path(path).write_text(hashlib.sha256(code).hexdigest())
     assert science._read_cache(engine, path) is None  # stale: wasmtime refuses it
+
+
+def test_every_compiled_in_module_but_faulthandler_stays_importable(sci: Kernel) -> None:
+    # cutting faulthandler out of the built-in module table rewrites the whole table: a table
+    # read short (a name longer than the reader expected) once dropped scikit-learn's modules
+    run = sci.run(
+        "import sys, _imp\n[n for n in sys.builtin_module_names if not _imp.is_builtin(n)]"
+    )
+    assert run.result == "['faulthandler']"
+    run = sci.run("import sklearn.linear_model, scipy.stats, statsmodels.api\n'ok'")
+    assert run.status == "ok", run.error

@@ -188,6 +188,8 @@ class InitTab:
 
     start: int
     entries: list[tuple[int, int]]
+    #: read up to its zero pair (else rewriting it would drop the modules after the stop)
+    terminated: bool = True
 
 
 #: an init function is an index into the guest's function table, far below this
@@ -208,6 +210,11 @@ def find_inittabs(memory: bytes, anchor: bytes = b"_testcapi") -> list[InitTab]:
             table = _table_around(memory, entry)
             names = {name_of(memory, name) for name, _ in table.entries}
             if {b"sys", b"builtins", b"posix", anchor} <= names:
+                if not table.terminated:
+                    raise ConfigError(
+                        "the python guest's built-in module table could not be read to its "
+                        f"end (stopped after {len(table.entries)} entries)"
+                    )
                 tables.append(table)
     if not tables:
         raise ConfigError("the python guest's built-in module table was not found")
@@ -237,13 +244,19 @@ def _table_around(memory: bytes, entry: int) -> InitTab:
             break
         entries.append((name, init))
         at += 8
-    return InitTab(start, entries)
+    terminated = at + 8 <= len(memory) and struct.unpack_from("<II", memory, at) == (0, 0)
+    return InitTab(start, entries, terminated)
+
+
+#: the longest module name looked for (compiled-in packages have dotted names of 60+ bytes:
+#: "sklearn.metrics._pairwise_distances_reduction._argkmin_classmode")
+_MAX_NAME = 256
 
 
 def _is_name(memory: bytes, pointer: int) -> bool:
-    if not 0 < pointer < len(memory) - 64:
+    if not 0 < pointer < len(memory) - _MAX_NAME:
         return False
-    end = memory.find(b"\0", pointer, pointer + 64)
+    end = memory.find(b"\0", pointer, pointer + _MAX_NAME)
     text = memory[pointer:end]
     # built-in submodules of compiled-in packages are dotted ("pandas._libs.testing")
     return (
