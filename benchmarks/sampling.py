@@ -20,6 +20,8 @@ ILUA, BWRAP = "ilua", "bwrap"
 PRESTART = "safekernel-prestart"
 # safekernel's python runtime, the `safe-python` kernel (P13)
 PYSAFE = "safe-python"
+# the python-science runtime, the `safe-python-science` kernel (P14; the `science` extra)
+SCIENCE = "safe-python-science"
 # ipykernel's Kernel base class with an empty do_execute: the floor of P1 (P1-floor)
 FLOOR = "ipykernel-base"
 UNAVAILABLE = "could not be started at the beginning of the run"

@@ -23,6 +23,7 @@ from benchmarks.kernels import (
     ILUA,
     IPYKERNEL,
     SAFE_PYTHON,
+    SAFE_SCIENCE,
     SAFEKERNEL,
     KernelDescription,
     peer_missing,
@@ -31,7 +32,7 @@ from benchmarks.plan import Options
 from benchmarks.processes import Reaper
 from benchmarks.report import RowResult, format_notes, format_table, results_json
 from benchmarks.rows import NEEDS, ROWS
-from benchmarks.sampling import FLOOR, IPY, PYSAFE, REFERENCE, SAFE, UNAVAILABLE, Bench
+from benchmarks.sampling import FLOOR, IPY, PYSAFE, REFERENCE, SAFE, SCIENCE, UNAVAILABLE, Bench
 from benchmarks.sampling import ILUA as ILUA_SIDE
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
@@ -102,6 +103,7 @@ async def _run_rows(run: Run, reaper: Reaper) -> None:
         ILUA_SIDE: ILUA,
         FLOOR: EMPTY_BASE,
         PYSAFE: SAFE_PYTHON.with_options(*options.safekernel_options),
+        SCIENCE: SAFE_SCIENCE.with_options(*options.safekernel_options),
     }
     with tempfile.TemporaryDirectory(prefix="safekernel-bench-") as tmp:
         workspace = Workspace(Path(tmp), reaper)

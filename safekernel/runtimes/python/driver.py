@@ -203,8 +203,45 @@ def _encode(mime, value):
     return value if isinstance(value, str) else None
 
 
+#: matplotlib.pyplot once the guest has it (the scientific guest imports it at start)
+_PYPLOT = []
+
+
+def _figure_bundle(obj):
+    """A matplotlib figure as PNG and SVG (as IPython's inline backend shows it), or None."""
+    figure = sys.modules.get("matplotlib.figure")
+    if figure is None or not isinstance(obj, figure.Figure):
+        return None
+    data = {"text/plain": _plain(obj)}
+    for mime, fmt in (("image/png", "png"), ("image/svg+xml", "svg")):
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format=fmt, bbox_inches="tight")
+        data[mime] = _encode(mime, buffer.getvalue())
+    if _PYPLOT:
+        _PYPLOT[0].close(obj)
+    return data, {}
+
+
+def _show_figures(*args, **kwargs):
+    """pyplot.show(), and the end of every cell: each open figure is displayed, then closed."""
+    if not _PYPLOT:
+        return
+    pyplot = _PYPLOT[0]
+    for number in pyplot.get_fignums():
+        display(pyplot.figure(number))
+    pyplot.close("all")
+
+
+def _install_matplotlib(pyplot):
+    _PYPLOT.append(pyplot)
+    pyplot.show = _show_figures
+
+
 def format_bundle(obj):
     """(data, metadata) the way IPython's display formatter builds them from `_repr_*_`."""
+    figure = _figure_bundle(obj)
+    if figure is not None:
+        return figure
     data, metadata = {}, {}
     bundle_method = getattr(type(obj), "_repr_mimebundle_", None)
     if bundle_method is not None:
@@ -379,6 +416,10 @@ class Pretty(_Shown):
         return str(self.data)
 
 
+def _no_shell():
+    return None
+
+
 def _install_ipython_shim():
     display_module = ModuleType("IPython.display")
     for name in (
@@ -399,6 +440,9 @@ def _install_ipython_shim():
     package = ModuleType("IPython")
     package.__path__ = []
     package.display = display_module
+    # libraries that look for IPython (matplotlib's pyplot) find no shell to hook into
+    package.get_ipython = _no_shell
+    package.version_info = (0, 0, 0)
     sys.modules["IPython"] = package
     sys.modules["IPython.display"] = display_module
 
@@ -480,6 +524,8 @@ def execute(code):
             namespace["_"] = value
             data, metadata = format_bundle(value)
             _send({"t": "result", "data": data, "metadata": metadata})
+    # figures the cell drew and did not show: shown now, as IPython's inline backend does
+    _show_figures()
 
 
 #: the builtins as the interpreter started, restored after every cell (see _restore_builtins)
@@ -814,6 +860,10 @@ def _reseed(seed):
     import random
 
     random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        # numpy's global generator (np.random.random ...), preloaded in the scientific guest
+        numpy.random.seed([int.from_bytes(seed[i : i + 4], "little") for i in range(0, 16, 4)])
     tempfile = sys.modules.get("tempfile")
     if tempfile is not None:
         # its temporary names come from a Random of its own, made on first use
@@ -828,6 +878,12 @@ def _next_request():
 
 
 def main():
+    _prepare()
+    _serve()
+
+
+def _prepare():
+    """Everything before the first request: the streams, the builtins kept, the preloads."""
     _setup()
     body = _json_text({"t": "error", "ename": "MemoryError", "evalue": "", "traceback": []})
     _MEMORY_FRAME[0] = MAGIC + _header.pack(len(body)) + body.encode()
@@ -839,8 +895,13 @@ def main():
     for name, value in vars(builtins).items():
         if not name.startswith("__"):
             driver.setdefault(name, value)
-    sys.modules["__main__"] = _user_module
     _preload()
+
+
+def _serve():
+    """The request loop (never returns). The scientific guest enters it in a turn of its own,
+    in each worker, after `_prepare` ran in the zygote (sciruntime.py)."""
+    sys.modules["__main__"] = _user_module
     failures = 0
     while True:
         try:

@@ -188,24 +188,33 @@ class InitTab:
 
     start: int
     entries: list[tuple[int, int]]
+    #: read up to its zero pair (else rewriting it would drop the modules after the stop)
+    terminated: bool = True
 
 
 #: an init function is an index into the guest's function table, far below this
-_MAX_INIT = 1 << 16
+_MAX_INIT = 1 << 20
 
 
-def find_inittabs(memory: bytes) -> list[InitTab]:
+def find_inittabs(memory: bytes, anchor: bytes = b"_testcapi") -> list[InitTab]:
     """Every copy of the table (the static one and the runtime's own, made at start), found
-    from entries naming `_testcapi`: a pointer to that name followed by a function index.
-    A table around it must hold `sys`, `builtins` and `posix` to count."""
+    from entries naming `anchor` (a module in it): a pointer to that name followed by a
+    function index. A table around it must hold `sys`, `builtins` and `posix` to count."""
     tables = []
-    for name_at in _occurrences(memory, b"\0_testcapi\0"):
-        for entry in _occurrences(memory, struct.pack("<I", name_at + 1)):
+    # no NUL looked for before the name: a linker may merge it into the tail of a longer
+    # string ("enable faulthandler")
+    for name_at in _occurrences(memory, anchor + b"\0"):
+        for entry in _occurrences(memory, struct.pack("<I", name_at)):
             if entry % 4 or not 0 < struct.unpack_from("<I", memory, entry + 4)[0] < _MAX_INIT:
                 continue
             table = _table_around(memory, entry)
             names = {name_of(memory, name) for name, _ in table.entries}
-            if {b"sys", b"builtins", b"posix", b"_testcapi"} <= names:
+            if {b"sys", b"builtins", b"posix", anchor} <= names:
+                if not table.terminated:
+                    raise ConfigError(
+                        "the python guest's built-in module table could not be read to its "
+                        f"end (stopped after {len(table.entries)} entries)"
+                    )
                 tables.append(table)
     if not tables:
         raise ConfigError("the python guest's built-in module table was not found")
@@ -235,25 +244,34 @@ def _table_around(memory: bytes, entry: int) -> InitTab:
             break
         entries.append((name, init))
         at += 8
-    return InitTab(start, entries)
+    terminated = at + 8 <= len(memory) and struct.unpack_from("<II", memory, at) == (0, 0)
+    return InitTab(start, entries, terminated)
+
+
+#: the longest module name looked for (compiled-in packages have dotted names of 60+ bytes:
+#: "sklearn.metrics._pairwise_distances_reduction._argkmin_classmode")
+_MAX_NAME = 256
 
 
 def _is_name(memory: bytes, pointer: int) -> bool:
-    if not 0 < pointer < len(memory) - 64:
+    if not 0 < pointer < len(memory) - _MAX_NAME:
         return False
-    end = memory.find(b"\0", pointer, pointer + 64)
+    end = memory.find(b"\0", pointer, pointer + _MAX_NAME)
     text = memory[pointer:end]
-    return end > pointer and text.replace(b"_", b"a").isalnum() and text.isascii()
+    # built-in submodules of compiled-in packages are dotted ("pandas._libs.testing")
+    return (
+        end > pointer and text.replace(b"_", b"a").replace(b".", b"a").isalnum() and text.isascii()
+    )
 
 
 def name_of(memory: bytes, pointer: int) -> bytes:
     return memory[pointer : memory.find(b"\0", pointer)]
 
 
-def pruned_inittabs(memory: bytes) -> list[tuple[int, bytes]]:
+def pruned_inittabs(memory: bytes, anchor: bytes = b"_testcapi") -> list[tuple[int, bytes]]:
     """(address, bytes) that rewrite each table without REMOVED_MODULES, zero pair included."""
     patches = []
-    for table in find_inittabs(memory):
+    for table in find_inittabs(memory, anchor):
         kept = [e for e in table.entries if name_of(memory, e[0]) not in REMOVED_MODULES]
         removed = len(table.entries) - len(kept)
         packed = b"".join(struct.pack("<II", *e) for e in kept) + b"\0" * 8 * (removed + 1)

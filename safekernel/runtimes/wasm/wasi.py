@@ -98,6 +98,9 @@ class WasiConfig:
     environ: list[bytes] = field(default_factory=list)
     #: the read-only tree: absolute path -> content (directories are implied by the paths)
     files: Mapping[str, bytes] = field(default_factory=dict)
+    #: directories implied by `files` that stat and open report as absent: the folders between
+    #: a zip on sys.path and data served beneath it, which zipimport must not see as folders
+    hidden_dirs: frozenset[str] = frozenset()
     #: a writable in-memory directory (None: none), and the bytes all its files may hold
     tmp_dir: str | None = None
     tmp_bytes: int = 16 * 1024 * 1024
@@ -538,7 +541,11 @@ class WasiHost:
         mem.read(out, 4)
         if len(self.fds) >= MAX_FDS:
             return 76  # ENFILE
-        if path in self.dirs:
+        if path in self.config.hidden_dirs:
+            return ENOENT
+        # a path may be a file that other files sit under (a zip on sys.path with data beside
+        # its members, as matplotlib's): opened without O_DIRECTORY, it is the file
+        if path in self.dirs and (path not in self.files or oflags & O_DIRECTORY):
             if oflags & (O_CREAT | O_TRUNC) and oflags & O_EXCL:
                 return EEXIST
             entry = _Open(path, True)
@@ -573,10 +580,12 @@ class WasiHost:
         self, mem: GuestMemory, fd: int, flags: int, ptr: int, length: int, out: int
     ) -> int:
         path = self._path(mem, fd, ptr, length)
-        if path in self.dirs:
-            return self._put_stat(mem, out, FT_DIR, 0, 0)
+        if path in self.config.hidden_dirs:
+            return ENOENT
         if path in self.files:
             return self._put_stat(mem, out, FT_REG, len(self.files[path]), 0)
+        if path in self.dirs:
+            return self._put_stat(mem, out, FT_DIR, 0, 0)
         return ENOENT
 
     def _wasi_path_create_directory(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> int:
