@@ -24,7 +24,7 @@ import socket
 import sys
 from typing import NoReturn
 
-from safekernel.errors import ProtocolError
+from safekernel.errors import ProtocolError, SafeKernelError
 from safekernel.limits import DEFAULT_MAX_FRAME, DEFAULT_MEMORY, MIB, REAP_INTERVAL_S
 from safekernel.runtimes import Runtime, create_runtime, registry
 from safekernel.sandbox import SandboxConfig, inject_failure, prepare_workers, prepare_zygote
@@ -183,7 +183,10 @@ def main(argv: list[str]) -> NoReturn:
     # sandbox.inject_failure; it can end workers, never spare them a layer)
     inject_failure(os.environ.get("SAFEKERNEL_TEST_FAIL_LAYER"))
     # import (and so page in) everything a worker needs before any fork
-    entry.prewarm()
+    try:
+        entry.prewarm()
+    except SafeKernelError as exc:
+        _give_up(exc)
     # Park everything imported so far outside the collector (CPython's advice before fork): a
     # worker's collections then never write to those objects' headers, which would copy their
     # pages out of the zygote's. Measured: ~1.1 MB less private memory (USS) per worker.
@@ -191,9 +194,20 @@ def main(argv: list[str]) -> NoReturn:
     gc.freeze()
     zygote = Zygote(socket.socket(fileno=fd), runtime)
     if entry.resident:
-        zygote.serve_resident()
+        try:
+            zygote.serve_resident()
+        except SafeKernelError as exc:
+            _give_up(exc)
     zygote.serve()
     os._exit(70)  # serve returns only in a worker of a resident state, which never gets here
+
+
+def _give_up(exc: SafeKernelError) -> NoReturn:
+    """A runtime that cannot start here (say, its guest is not installed): one line for the
+    kernel's log, no traceback, and exit; the kernel refuses cells once its zygote keeps dying."""
+    sys.stderr.write(f"safekernel zygote: {exc}\n")
+    sys.stderr.flush()
+    os._exit(2)
 
 
 def _raise_stack_limit(size: int) -> None:
