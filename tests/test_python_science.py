@@ -290,3 +290,19 @@ def test_every_compiled_in_module_but_faulthandler_stays_importable(sci: Kernel)
     assert run.result == "['faulthandler']"
     run = sci.run("import sklearn.linear_model, scipy.stats, statsmodels.api\n'ok'")
     assert run.status == "ok", run.error
+
+
+def test_a_time_limit_inside_one_long_c_call_replaces_the_worker_and_says_so(sci: Kernel) -> None:
+    # a matrix product runs in the guest's BLAS, never back in the eval loop: the soft stop
+    # cannot land, the kernel's hard deadline replaces the worker, and the error says plainly
+    # that the variables are gone
+    assert sci.run("before_the_product = 1").status == "ok"
+    run = sci.run(
+        "%timeout 1\n%memory 1G\nimport numpy as np\na = np.ones((4000, 4000))\n(a @ a)[0, 0]"
+    )
+    assert run.error is not None
+    assert run.error["ename"] == "TimeLimitExceeded", run.error
+    assert "variables are gone" in run.error["evalue"]
+    lost = sci.run("before_the_product")
+    assert lost.error is not None
+    assert lost.error["ename"] == "NameError"

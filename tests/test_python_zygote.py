@@ -1,8 +1,9 @@
 """The python zygote holds a started interpreter and forks workers from inside the guest's
 first idle fd_read (runtimes/python/__init__.py): each worker's main thread is the guest's,
-its request loop another thread. Faults and signals still end a worker clearly and the kernel
-replaces it; signals that a worker ignores leave it working; a guest that exits ends its
-worker; a killed zygote is replaced with a new started interpreter."""
+its request loop another thread, every one of them confined. Faults and signals still end a
+worker clearly and the kernel replaces it; signals that a worker ignores leave it working; a
+guest that exits ends its worker; a killed zygote is replaced with a new started interpreter;
+a missing guest is one clear line. Also run as a normal user (.ci/unprivileged)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,33 @@ def test_a_guest_that_exits_ends_its_worker_and_is_replaced(py_kernel: Kernel) -
     assert run.error["ename"] == "WorkerCrashed", run.error
     _recovered(py_kernel)
     assert not before & {w.pid for w in workers(py_kernel)}
+
+
+def _thread_status(pid: int) -> dict[int, dict[str, str]]:
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        lines = (task / "status").read_text().splitlines()
+        found[int(task.name)] = {k: v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return found
+
+
+def test_every_thread_of_a_python_worker_is_confined(py_kernel: Kernel) -> None:
+    # the guest's thread is the main one (forked from inside the zygote's guest) and the
+    # worker's request loop runs on a thread of its own: every one of them must be confined
+    py_kernel.run("x = 1")
+    checked = 0
+    for worker in workers(py_kernel):
+        threads = _thread_status(worker.pid)
+        # main (the guest), reader, watchdog and the worker's request loop at least
+        assert len(threads) >= 4, threads
+        for tid, status in threads.items():
+            assert status["Seccomp"] == "2", (worker.pid, tid, status["Seccomp"])
+            assert status["NoNewPrivs"] == "1", (worker.pid, tid)
+            assert int(status["CapEff"], 16) == 0, (worker.pid, tid, status["CapEff"])
+            assert int(status["CapPrm"], 16) == 0, (worker.pid, tid, status["CapPrm"])
+        assert len({s["Seccomp_filters"] for s in threads.values()}) == 1
+        checked += 1
+    assert checked >= 1
 
 
 def test_a_missing_guest_is_one_clear_line_in_the_kernel_log(tmp_path: Path) -> None:

@@ -341,7 +341,7 @@ def start_worker(
     Every layer still applies to every thread: harden() runs here on the main thread before
     any other thread exists (Landlock, no_new_privs, capabilities and the network namespace
     are per thread and inherited by threads started later), and seccomp uses TSYNC after the
-    threads exist (tests/test_zygote_resident.py reads each thread's status)."""
+    threads exist (tests/test_python_zygote.py reads each thread's status)."""
     try:
         template.adopt_memory_limit(memory)
         _confined_worker(
