@@ -56,6 +56,10 @@ INTERRUPT_GRACE_S = 1.0
 READY_TIMEOUT_S = 10.0
 #: a zygote that does not answer a spawn request this long is taken for broken and replaced
 SPAWN_TIMEOUT_S = 10.0
+#: ... except a new zygote that is still preparing its runtime (alive, not stopped): the first
+#: start on a machine compiles the guest (the scientific guest ~2 min on 2 cores) and builds
+#: the resident interpreter; its first answer may take this long
+ZYGOTE_PREPARE_TIMEOUT_S = 900.0
 #: how long a polite shutdown of the zygote may take before SIGKILL
 SHUTDOWN_GRACE_S = 1.0
 #: a claimed spare is replaced this much later while other spares remain (pool)

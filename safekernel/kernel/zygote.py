@@ -21,7 +21,12 @@ import time
 from dataclasses import dataclass
 
 from safekernel.errors import WorkerLost
-from safekernel.limits import DEFAULT_MAX_FRAME, SHUTDOWN_GRACE_S, SPAWN_TIMEOUT_S
+from safekernel.limits import (
+    DEFAULT_MAX_FRAME,
+    SHUTDOWN_GRACE_S,
+    SPAWN_TIMEOUT_S,
+    ZYGOTE_PREPARE_TIMEOUT_S,
+)
 from safekernel.wire.asyncchannel import AsyncChannel
 from safekernel.wire.channel import HEADER, decode_spawned, encode
 from safekernel.wire.confinement import SandboxConfig
@@ -113,6 +118,8 @@ class ZygoteProcess:
         self.started_at = time.monotonic()
         #: a worker it forked became ready: it started properly, whenever it dies later
         self.served = False
+        #: it has answered a spawn request: it finished preparing its runtime
+        self.answered = False
         # readable once the zygote has exited; the pool watches it on the kernel's loop
         self.pidfd = os.pidfd_open(self.process.pid)
 
@@ -136,19 +143,54 @@ class ZygoteProcess:
         self.control.settimeout(SPAWN_TIMEOUT_S)
         try:
             self.control.sendall(request)
-            data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
+            data, fds = self._receive()
         except TimeoutError:
             # a late reply would answer the next request: this zygote cannot be used again
             self.process.kill()
             raise WorkerLost("the zygote did not answer; it was replaced") from None
         except OSError as exc:
             raise WorkerLost(f"the zygote is gone ({exc})") from None
+        self.answered = True
         if len(fds) != 2 or len(data) < HEADER.size:
             for fd in fds:
                 os.close(fd)
             raise WorkerLost("the zygote did not start a worker (is it still running?)")
         reply = decode_spawned(data[HEADER.size :])
         return int(reply["pid"]), list(fds)
+
+    def _receive(self) -> tuple[bytes, list[int]]:
+        """The zygote's reply. A new zygote reads its first request only once its runtime is
+        prepared (the first start on a machine compiles the guest), so it is waited for as
+        long as it is still preparing: alive, not stopped, and within the prepare bound."""
+        warned = False
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
+                return data, fds
+            except TimeoutError:
+                if self.answered or not self._preparing():
+                    raise
+                if not warned:
+                    warned = True
+                    self.log.warning(
+                        "safekernel: the %s zygote is still preparing its runtime (a first "
+                        "start compiles the guest once per machine; `python -m safekernel "
+                        "install --runtime %s` does it ahead of time)",
+                        self.runtime,
+                        self.runtime,
+                    )
+
+    def _preparing(self) -> bool:
+        if time.monotonic() - self.started_at > ZYGOTE_PREPARE_TIMEOUT_S:
+            return False
+        try:
+            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
+                # the state follows the command name, which is in parentheses
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        # R running, S/D waiting (for its compile); T/t stopped, Z/X gone
+        return state in (b"R", b"S", b"D")
 
     def close(self) -> None:
         """Ask the zygote to end its workers and exit; then make sure it has (and reap it)."""
