@@ -107,6 +107,29 @@ class PythonRuntime(Runtime):
 
     def __init__(self, memory_limit: int, data_dir: str | None = None) -> None:
         engine, module = _compiled()
+        self._init_host_state(memory_limit)
+        self._store = wasmtime.Store(engine)
+        self._store.set_limits(memory_size=memory_limit)
+        self._wasi = WasiHost(
+            WasiConfig(
+                stdout=self._on_stdout,
+                stderr=self._on_stderr,
+                stdin=self._on_read,
+                args=[b"python", b"-I", b"-S", b"-c", _DRIVER.encode()],
+                # no host file at all: the stdlib is packed inside the module itself
+                files={},
+                tmp_dir="/tmp",
+                tmp_bytes=TMP_BYTES,
+                should_stop=self._stopping,
+            )
+        )
+        linker = wasmtime.Linker(engine)
+        self._wasi.link(linker, module)
+        self._instantiate(linker, module)
+
+    def _init_host_state(self, memory_limit: int) -> None:
+        """The host side's state, before the guest is instantiated (shared with the
+        scientific guest's runtime, which instantiates another module)."""
         self._memory_limit = memory_limit
         self._requests: queue.Queue[bytes | None] = queue.Queue()
         self._finished = threading.Event()
@@ -130,23 +153,8 @@ class PythonRuntime(Runtime):
         self._serve_zygote: Callable[[], None] | None = None
         #: this worker's random seed, sent with its first request
         self._seed = b""
-        self._store = wasmtime.Store(engine)
-        self._store.set_limits(memory_size=memory_limit)
-        self._wasi = WasiHost(
-            WasiConfig(
-                stdout=self._on_stdout,
-                stderr=self._on_stderr,
-                stdin=self._on_read,
-                args=[b"python", b"-I", b"-S", b"-c", _DRIVER.encode()],
-                # no host file at all: the stdlib is packed inside the module itself
-                files={},
-                tmp_dir="/tmp",
-                tmp_bytes=TMP_BYTES,
-                should_stop=self._stopping,
-            )
-        )
-        linker = wasmtime.Linker(engine)
-        self._wasi.link(linker, module)
+
+    def _instantiate(self, linker: wasmtime.Linker, module: wasmtime.Module) -> None:
         self._instance = linker.instantiate(self._store, module)
         memory = self._instance.exports(self._store)["memory"]
         assert isinstance(memory, wasmtime.Memory)

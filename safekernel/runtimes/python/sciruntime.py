@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import queue
-import threading
 
 import wasmtime
 
 from safekernel.errors import SafeKernelError
-from safekernel.limits import Limits, StopKind
+from safekernel.limits import StopKind
 from safekernel.runtimes.python import _DRIVER, _SIGNALS, TMP_BYTES, PythonRuntime, guest, science
-from safekernel.runtimes.python.control import ControlParser
 from safekernel.runtimes.wasm.wasi import GuestExit, WasiConfig, WasiHost
 from safekernel.wire.confinement import LayerState, LayerStatus
 
@@ -94,27 +91,7 @@ class ScienceRuntime(PythonRuntime):
 
     def __init__(self, memory_limit: int, data_dir: str | None = None) -> None:
         engine, module, files = _compiled()
-        self._memory_limit = memory_limit
-        self._requests: queue.Queue[bytes | None] = queue.Queue()
-        self._finished = threading.Event()
-        self._lock = threading.Lock()
-        self._reason: StopKind | None = None
-        self._armed = False
-        self._pending = b""
-        self._input_prompt: tuple[str, bool] | None = None
-        self._idle = False
-        self._parser = ControlParser()
-        self._sink = None
-        self._limits = Limits()
-        self._output_bytes = 0
-        self._messages = []
-        self._ready = threading.Event()
-        self._dead: str | None = None
-        # as PythonRuntime's: the interpreter runs on a guest thread started by after_fork,
-        # whose first request carries this worker's random seed
-        self._started = False
-        self._serve_zygote = None
-        self._seed = b""
+        self._init_host_state(memory_limit)
         self._store = wasmtime.Store(engine)
         self._wasi = WasiHost(
             WasiConfig(
@@ -136,11 +113,7 @@ class ScienceRuntime(PythonRuntime):
             if imp.module == "host" and imp.name is not None:
                 assert isinstance(imp.type, wasmtime.FuncType)
                 linker.define_func("host", imp.name, imp.type, _no_host_calls)
-        self._instance = linker.instantiate(self._store, module)
-        memory = self._instance.exports(self._store)["memory"]
-        assert isinstance(memory, wasmtime.Memory)
-        self._memory = memory
-        self._base = ctypes.addressof(memory.data_ptr(self._store).contents)
+        self._instantiate(linker, module)
         self._baseline = 0
         self._breaker = 0
         self._warm()
