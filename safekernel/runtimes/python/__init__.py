@@ -225,11 +225,15 @@ class PythonRuntime(Runtime):
         if not self._ready.wait(START_TIMEOUT_S) or self._dead:
             raise SafeKernelError(f"the python guest did not start: {self._dead or 'timeout'}")
 
-    def _run_guest(self) -> None:
+    def _enter_guest(self) -> None:
+        """Run the interpreter until it ends (the command module's `_start`)."""
         start = self._instance.exports(self._store)["_start"]
         assert isinstance(start, wasmtime.Func)
+        start(self._store)
+
+    def _run_guest(self) -> None:
         try:
-            start(self._store)
+            self._enter_guest()
             self._dead = "the interpreter ended"
         except GuestExit as exit_:
             self._dead = str(exit_)

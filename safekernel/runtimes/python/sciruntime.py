@@ -185,20 +185,9 @@ class ScienceRuntime(PythonRuntime):
         ]
 
     # -- the worker's guest thread ----------------------------------------------------------
-    def _run_guest(self) -> None:
-        try:
-            self._turn(_WORKER)
-            self._dead = "the interpreter ended"
-        except GuestExit as exit_:
-            self._dead = str(exit_)
-        except wasmtime.ExitTrap as exit_:
-            self._dead = f"the guest exited with status {exit_.code}"
-        except wasmtime.Trap as trap:
-            self._dead = f"the guest trapped: {str(trap).splitlines()[0]}"
-        except BaseException as exc:
-            self._dead = f"the guest failed: {type(exc).__name__}"
-        self._ready.set()
-        self._finished.set()
+    def _enter_guest(self) -> None:
+        """Run the driver's request loop in one turn of the reactor (until it ends)."""
+        self._turn(_WORKER)
 
     # -- stops ------------------------------------------------------------------------------
     def _trip(self, reason: StopKind) -> None:
