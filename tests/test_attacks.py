@@ -281,22 +281,31 @@ def check_tree(host: Host) -> None:
 
 @pytest.mark.parametrize("path", attack_files(), ids=lambda p: p.stem)
 def test_attack_is_contained(host: Host, path: Path) -> None:
-    attack = parse_attack(path.name, path.read_text())
+    run_attack(host, parse_attack(path.name, path.read_text()))
+
+
+def run_attack(host: Host, attack: Attack, *, python_cells: bool = False) -> None:
+    """Run one attack cell through the host's real kernel and check everything: its outcome,
+    and that the host, the kernel and the cell's state are as they should be afterwards."""
     kernel = host.kernel
     before = host.fingerprint()
     # a fresh worker per attack, so one attack's poison cannot mask or cause another's result
     assert kernel.run(f"%reset\n__attack_sentinel = {SENTINEL_VALUE}").status == "ok"
     magics = "".join(f"%{magic}\n" for magic in attack.magics)
     run = kernel.run(magics + host.substitute(attack.code), timeout=60)
-    check_outcome(attack, run)
-    expected_state = SENTINEL_VALUE if attack.state == "kept" else "nil"
+    check_outcome(attack, run, python_cells=python_cells)
+    kept = attack.state == "kept"
+    if python_cells:
+        probe, lost, answer = "globals().get('__attack_sentinel')", None, "6 * 7"
+    else:
+        probe, lost, answer = "return __attack_sentinel", "nil", "return 6 * 7"
     check_contained(
         host,
         attack,
         before,
-        probe="return __attack_sentinel",
-        expected_state=expected_state,
-        answer="return 6 * 7",
+        probe=probe,
+        expected_state=SENTINEL_VALUE if kept else lost,
+        answer=answer,
     )
 
 

@@ -23,13 +23,11 @@ import pytest
 
 from tests.conftest import start_kernel, wait_gone
 from tests.test_attacks import (
-    SENTINEL_VALUE,
     Host,
     _settled_tree,
-    check_contained,
-    check_outcome,
     make_data_dir,
     parse_attack,
+    run_attack,
 )
 
 ATTACKS = Path(__file__).parent / "attacks" / "python"
@@ -119,21 +117,7 @@ def host(request: pytest.FixtureRequest) -> Iterator[PyHost]:
 @pytest.mark.parametrize("path", attack_files(), ids=lambda p: p.stem)
 def test_python_attack_is_contained(host: PyHost, path: Path) -> None:
     attack = parse_attack(path.name, _header_for(host.runtime, path), comment="#")
-    kernel = host.kernel
-    before = host.fingerprint()
-    assert kernel.run(f"%reset\n__attack_sentinel = {SENTINEL_VALUE}").status == "ok"
-    magics = "".join(f"%{magic}\n" for magic in attack.magics)
-    run = kernel.run(magics + host.substitute(attack.code), timeout=60)
-    check_outcome(attack, run, python_cells=True)
-    expected_state = SENTINEL_VALUE if attack.state == "kept" else None
-    check_contained(
-        host,
-        attack,
-        before,
-        probe="globals().get('__attack_sentinel')",
-        expected_state=expected_state,
-        answer="6 * 7",
-    )
+    run_attack(host, attack, python_cells=True)
 
 
 def test_python_suite_has_enough_attacks() -> None:

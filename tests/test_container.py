@@ -27,14 +27,12 @@ from jupyter_client.manager import KernelManager
 from tests import container_sim
 from tests.conftest import Kernel, wait_gone
 from tests.test_attacks import (
-    SENTINEL_VALUE,
     Host,
     _settled_tree,
     attack_files,
-    check_contained,
-    check_outcome,
     make_data_dir,
     parse_attack,
+    run_attack,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -144,22 +142,7 @@ def _representative() -> list[Path]:
 @pytest.mark.parametrize("path", _representative(), ids=lambda p: p.stem)
 def test_attacks_still_hold(contained: tuple[str, Host], path: Path) -> None:
     _, host = contained
-    attack = parse_attack(path.name, path.read_text())
-    kernel = host.kernel
-    before = host.fingerprint()
-    assert kernel.run(f"%reset\n__attack_sentinel = {SENTINEL_VALUE}").status == "ok"
-    magics = "".join(f"%{magic}\n" for magic in attack.magics)
-    run = kernel.run(magics + host.substitute(attack.code), timeout=60)
-    check_outcome(attack, run)
-    expected_state = SENTINEL_VALUE if attack.state == "kept" else "nil"
-    check_contained(
-        host,
-        attack,
-        before,
-        probe="return __attack_sentinel",
-        expected_state=expected_state,
-        answer="return 6 * 7",
-    )
+    run_attack(host, parse_attack(path.name, path.read_text()))
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
