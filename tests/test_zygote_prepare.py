@@ -47,7 +47,7 @@ def test_a_zygote_compiling_its_guest_at_first_start_is_waited_for(
     require_python_guest()
     # an empty cache: this zygote compiles the guest before it reads any request
     monkeypatch.setenv("SAFEKERNEL_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(zygote_module, "SPAWN_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(zygote_module, "SPAWN_TIMEOUT_S", 1.0)
     zygote = ZygoteProcess("python", LOG)
     try:
         with caplog.at_level(logging.WARNING, logger=LOG.name):

@@ -102,6 +102,16 @@ def take_prestarted(runtime: str) -> ZygoteLaunch | None:
     return launch
 
 
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # the command name is in parentheses and may itself hold spaces or parentheses
+            return stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 class ZygoteProcess:
     """The zygote child and its control socket."""
 
@@ -161,14 +171,18 @@ class ZygoteProcess:
     def _receive(self) -> tuple[bytes, list[int]]:
         """The zygote's reply. A new zygote reads its first request only once its runtime is
         prepared (the first start on a machine compiles the guest), so it is waited for as
-        long as it is still preparing: alive, not stopped, and within the prepare bound."""
+        long as it is still preparing: alive, not stopped, using CPU (itself or the compiler
+        it started), and within the prepare bound. One that idles without answering is
+        replaced after the spawn timeout, as a zygote that has answered before always is."""
         warned = False
+        spent = self._session_cpu()
         while True:
             try:
                 data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
                 return data, fds
             except TimeoutError:
-                if self.answered or not self._preparing():
+                before, spent = spent, self._session_cpu()
+                if self.answered or spent <= before or not self._preparing():
                     raise
                 if not warned:
                     warned = True
@@ -183,14 +197,21 @@ class ZygoteProcess:
     def _preparing(self) -> bool:
         if time.monotonic() - self.started_at > ZYGOTE_PREPARE_TIMEOUT_S:
             return False
-        try:
-            with open(f"/proc/{self.process.pid}/stat", "rb") as stat:
-                # the state follows the command name, which is in parentheses
-                state = stat.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        # R running, S/D waiting (for its compile); T/t stopped, Z/X gone
-        return state in (b"R", b"S", b"D")
+        stat = _stat(self.process.pid)
+        # R running, S/D waiting (for its compiler); T/t stopped, Z/X gone
+        return stat is not None and stat[0] in (b"R", b"S", b"D")
+
+    def _session_cpu(self) -> int:
+        """CPU ticks used so far by the zygote's session (it and any compiler it started: the
+        zygote leads its own session, and no worker exists before its first answer)."""
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            stat = _stat(int(entry.name))
+            if stat is not None and len(stat) > 12 and stat[3] == str(self.pid).encode():
+                total += int(stat[11]) + int(stat[12])
+        return total
 
     def close(self) -> None:
         """Ask the zygote to end its workers and exit; then make sure it has (and reap it)."""
