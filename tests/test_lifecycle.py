@@ -189,3 +189,54 @@ def test_options_from_a_config_file_reach_the_kernel(tmp_path: Path) -> None:
         assert "1.5 s" in run.error["evalue"]
     finally:
         k.shutdown()
+
+
+def test_app_close_lets_the_control_thread_publish_before_iopub_closes(tmp_path: Path) -> None:
+    """A shutdown_request ends with the control thread publishing `status: idle` while the
+    main thread is already closing the app: the status must still go out on an open IOPub (it
+    raised ZMQError "Socket operation on non-socket" into the kernel's stderr when the close
+    won the race). The control thread is held in its handler here, so the close always gets
+    there first."""
+    import threading
+
+    import zmq
+    from ipykernel.control import ControlThread
+    from ipykernel.iostream import IOPubThread
+
+    from safekernel.kernel.app import SafeKernelApp
+
+    app = SafeKernelApp()
+    app.context = zmq.Context()
+    iopub = app.context.socket(zmq.PUB)
+    endpoint = f"ipc://{tmp_path / 'iopub'}"
+    iopub.bind(endpoint)
+    client_context = zmq.Context()
+    client = client_context.socket(zmq.SUB)
+    client.setsockopt(zmq.SUBSCRIBE, b"")
+    client.connect(endpoint)
+    app.iopub_thread = IOPubThread(iopub, pipe=False)
+    app.iopub_thread.start()
+    app.control_thread = ControlThread(daemon=True)
+    app.control_thread.start()
+    in_handler = threading.Event()
+    published: list[bool] = []
+
+    def handler() -> None:  # the end of process_control: publish, then wait for the send
+        in_handler.set()
+        time.sleep(0.5)
+        iopub_thread = app.iopub_thread
+        sent = threading.Event()
+        alive = iopub_thread.thread.is_alive()
+        iopub_thread.send_multipart([b"status", b"idle"])
+        iopub_thread.schedule(sent.set)
+        published.append(alive and sent.wait(5))
+
+    app.control_thread.io_loop.add_callback(handler)
+    assert in_handler.wait(10)
+    app.close()
+    assert not app.control_thread.is_alive()
+    assert published == [True]
+    assert client.poll(5000), "the status never reached the client"
+    assert client.recv_multipart() == [b"status", b"idle"]
+    client.close()
+    client_context.term()

@@ -14,6 +14,9 @@ from traitlets import Type, Unicode
 
 from safekernel.kernel.kernel import SafeKernel
 
+# a control handler that is still running past this is not waited for (the thread is a daemon)
+CONTROL_JOIN_TIMEOUT_S = 5.0
+
 
 class SafeKernelApp(IPKernelApp):
     name = Unicode("safekernel")  # config files: safekernel_config.py / .json
@@ -56,6 +59,21 @@ class SafeKernelApp(IPKernelApp):
             self.iopub_socket = self.iopub_thread.background_socket
         finally:
             context.sockopts.pop(zmq.SNDHWM, None)
+
+    def close(self) -> None:
+        """Let the control thread finish its message before IOPub closes.
+
+        ipykernel's close() stops the IOPub thread first and the control thread after it. A
+        shutdown_request ends with the control thread publishing `status: idle`; when the main
+        thread got there first (it exits as soon as the shutdown handler stops its loop), that
+        publish raised ZMQError "Socket operation on non-socket" on the closed pipe, and the
+        traceback went to the kernel's stderr: a grader's or a notebook server's log.
+        """
+        control = self.control_thread
+        if control is not None and control.is_alive():
+            control.stop()
+            control.join(CONTROL_JOIN_TIMEOUT_S)
+        super().close()
 
     def init_io(self) -> None:
         """Leave this process's stdout and stderr as they are: they go to the kernel's log.
