@@ -60,6 +60,12 @@ SPAWN_TIMEOUT_S = 10.0
 #: start on a machine compiles the guest (the scientific guest ~2 min on 2 cores) and builds
 #: the resident interpreter; its first answer may take this long
 ZYGOTE_PREPARE_TIMEOUT_S = 900.0
+#: a kernel_info_request is answered once a client has subscribed to IOPub, or this long after
+#: it arrived (kernel/app.py: a client that took the reply as "ready" lost its first cell's
+#: output and its final `status: idle`); past it once, kernel_info no longer waits
+IOPUB_SUBSCRIBER_WAIT_S = 5.0
+#: how often that wait looks
+IOPUB_SUBSCRIBER_POLL_S = 0.01
 #: how long a polite shutdown of the zygote may take before SIGKILL
 SHUTDOWN_GRACE_S = 1.0
 #: a claimed spare is replaced this much later while other spares remain (pool)

@@ -6,15 +6,26 @@ workers start from the zygote's runtime state yet each draws its own random numb
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import psutil
+import pytest
+from jupyter_client.manager import KernelManager
 
 from safekernel.kernel import zygote as launch
-from tests.conftest import Kernel, start_kernel, wait_gone
+from tests.conftest import (
+    KERNEL_NAME,
+    Kernel,
+    process_tree,
+    start_kernel,
+    wait_for,
+    wait_gone,
+    zygotes,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,6 +82,45 @@ def test_kernel_info_does_not_advertise_a_debugger() -> None:
     finally:
         procs = k.tree()
         k.shutdown()
+    assert wait_gone(procs) == []
+
+
+def test_kernel_info_is_answered_once_iopub_has_a_subscriber() -> None:
+    """A client that sends its first cell as soon as kernel_info is answered (jupyter_console
+    does) must get that cell's output and its `status: idle`: the kernel answers kernel_info
+    only once a client listens on IOPub, whose messages before that are dropped (the console
+    then waited for the idle for ever). Here the client's IOPub connects only after its
+    kernel_info request has reached a kernel that is up (its pool is forking workers)."""
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    km.start_kernel()
+    kc = km.client()
+    try:
+        assert wait_for(lambda: any(p.children() for p in zygotes(km.provisioner.pid)), 60)
+        kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+        request = kc.kernel_info()
+        with pytest.raises(queue.Empty):
+            kc.get_shell_msg(timeout=1.0)  # nobody listens on IOPub yet
+        kc.start_channels(shell=False, iopub=True, stdin=False, hb=False, control=False)
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == request
+        cell = kc.execute("6 * 7")
+        seen = []
+        while not seen or seen[-1] != ("status", "idle"):
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["parent_header"].get("msg_id") == cell:
+                content = msg["content"]
+                what = content.get("execution_state") or content.get("data", {}).get("text/plain")
+                seen.append((msg["msg_type"], what))
+        assert seen == [
+            ("status", "busy"),
+            ("execute_input", None),
+            ("execute_result", "42"),
+            ("status", "idle"),
+        ]
+    finally:
+        procs = process_tree(km.provisioner.pid)
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
     assert wait_gone(procs) == []
 
 

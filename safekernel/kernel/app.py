@@ -4,6 +4,7 @@ Jupyter config path, as ipykernel does for its own."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import zmq
@@ -16,6 +17,35 @@ from safekernel.kernel.kernel import SafeKernel
 
 # a control handler that is still running past this is not waited for (the thread is a daemon)
 CONTROL_JOIN_TIMEOUT_S = 5.0
+#: the first frame byte of an XPUB subscription (0 unsubscribes)
+SUBSCRIBE = 1
+
+
+class ListenedIOPubThread(IOPubThread):
+    """ipykernel's IOPub thread, which also records that a client has subscribed.
+
+    A SUB socket's subscription reaches the kernel some time after the client connects (ZMQ
+    retries a connection every 100-200 ms, and the client's shell channel may win), and
+    whatever IOPub sends before it is dropped. A client that sends its first cell as soon as
+    kernel_info is answered, as jupyter_console does (jupyter_client's wait_for_ready checks
+    IOPub, the console does not), lost that cell's output and its final `status: idle`, and
+    waited for it for ever: measured, 1 first cell in ~10 over IPC on this machine. The kernel
+    therefore answers kernel_info only once `subscribed` is set (kernel.py).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.subscribed = threading.Event()
+        super().__init__(*args, **kwargs)
+        if not hasattr(IOPubThread, "_handle_subscription"):
+            # an ipykernel that does not read its XPUB's subscriptions: nothing would ever
+            # say a client listens, so nothing waits for one (the behaviour before the fix)
+            self.subscribed.set()
+
+    def _handle_subscription(self, frames: list[bytes]) -> None:
+        """Runs on the IOPub thread for each subscription; ipykernel sends its iopub_welcome."""
+        super()._handle_subscription(frames)
+        if any(frame[:1] == bytes([SUBSCRIBE]) for frame in frames):
+            self.subscribed.set()
 
 
 class SafeKernelApp(IPKernelApp):
@@ -54,7 +84,9 @@ class SafeKernelApp(IPKernelApp):
             self.iopub_port = self._bind_socket(self.iopub_socket, self.iopub_port)
             self.log.debug("iopub PUB Channel on port: %i", self.iopub_port)
             self.configure_tornado_logger()
-            self.iopub_thread = IOPubThread(self.iopub_socket, pipe=False, session=self.session)
+            self.iopub_thread = ListenedIOPubThread(
+                self.iopub_socket, pipe=False, session=self.session
+            )
             self.iopub_thread.start()
             self.iopub_socket = self.iopub_thread.background_socket
         finally:

@@ -5,6 +5,7 @@ build when the kernel starts (limits, ceilings, the session, pool and zygote) is
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 from typing import Any
@@ -33,6 +34,8 @@ from safekernel.limits import (
     DEFAULT_POOL_SIZE,
     DEFAULT_REPLAY_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
+    IOPUB_SUBSCRIBER_POLL_S,
+    IOPUB_SUBSCRIBER_WAIT_S,
     MAX_MESSAGES,
     MAX_OUTPUT,
     MAX_TIMEOUT_S,
@@ -155,6 +158,8 @@ class SafeKernel(Kernel):
     ).tag(config=True)
 
     notebook = Instance(Session, allow_none=True)
+    #: kernel_info waited IOPUB_SUBSCRIBER_WAIT_S for an IOPub subscriber once, in vain
+    _iopub_wait_over = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -217,7 +222,30 @@ class SafeKernel(Kernel):
                 await self._session.ready()
             except SafeKernelError as exc:
                 self.log.error("safekernel: no worker is available: %s", exc)
+        await self._iopub_listened()
         await super().kernel_info_request(stream, ident, parent)
+
+    async def _iopub_listened(self) -> None:
+        """Wait until a client has subscribed to IOPub (app.ListenedIOPubThread), at most
+        IOPUB_SUBSCRIBER_WAIT_S: a client takes the kernel_info reply for "ready" and sends its
+        first cell, whose output and final `status: idle` IOPub would otherwise drop. Past the
+        bound once (a client that never subscribes), kernel_info stops waiting."""
+        subscribed = getattr(self.iopub_thread, "subscribed", None)
+        if subscribed is None or subscribed.is_set() or self._iopub_wait_over:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IOPUB_SUBSCRIBER_WAIT_S
+        while not subscribed.is_set():
+            if loop.time() >= deadline:
+                self._iopub_wait_over = True
+                self.log.warning(
+                    "safekernel: no client subscribed to IOPub within %.0f s of a kernel_info "
+                    "request; answering it anyway (a client that does not listen to IOPub "
+                    "sees no output)",
+                    IOPUB_SUBSCRIBER_WAIT_S,
+                )
+                return
+            await asyncio.sleep(IOPUB_SUBSCRIBER_POLL_S)
 
     async def dispatch_shell(
         self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
