@@ -114,6 +114,16 @@ def test_traceback_shows_only_the_cells_frames(py: Kernel) -> None:
     assert "<string>" not in text
 
 
+def test_an_output_past_the_frame_cap_is_refused_in_one_clear_line(py: Kernel) -> None:
+    # 21 MB of HTML is past the host's control-frame cap (which drops a frame whole): the driver
+    # says what happened, as the kernel does for an output past its own 8 MB cap
+    run = py.run("class Big:\n    def _repr_html_(self): return '<b>' * 7_000_000\nBig()")
+    assert run.status == "ok"
+    assert run.of_type("execute_result") == []
+    assert "an output of 20.0 MB was refused: one output may be at most 8.0 MB" in run.stderr
+    assert "malformed" not in run.stderr
+
+
 def test_networking_fails_with_a_clear_error(py: Kernel) -> None:
     # WASI's _socket has no resolver: without the driver's stubs these were AttributeErrors
     for code in (

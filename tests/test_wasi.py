@@ -25,6 +25,13 @@ WAT = """
     (func $sock_accept (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_close" (func $fd_close (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_unlink_file"
+    (func $unlink (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_create_directory"
+    (func $mkdir (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_rename"
+    (func $rename (param i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (func (export "write") (param i32 i32 i32 i32) (result i32)
     (call $fd_write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
@@ -42,6 +49,14 @@ WAT = """
     (call $poll (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
   (func (export "clock") (param i32 i32) (result i32)
     (call $clock (local.get 0) (i64.const 1) (local.get 1)))
+  (func (export "close") (param i32) (result i32) (call $fd_close (local.get 0)))
+  (func (export "unlink") (param i32 i32) (result i32)
+    (call $unlink (i32.const 3) (local.get 0) (local.get 1)))
+  (func (export "mkdir") (param i32 i32) (result i32)
+    (call $mkdir (i32.const 3) (local.get 0) (local.get 1)))
+  (func (export "rename") (param i32 i32 i32 i32) (result i32)
+    (call $rename (i32.const 3) (local.get 0) (local.get 1) (i32.const 3) (local.get 2)
+      (local.get 3)))
 )
 """
 PAGE = 65536
@@ -73,6 +88,19 @@ class Guest:
 
     def iovec(self, at: int, ptr: int, size: int) -> None:
         self.poke(at, ptr.to_bytes(4, "little") + size.to_bytes(4, "little"))
+
+    def path_call(self, name: str, *paths: bytes) -> int:
+        """A path function (unlink, mkdir, rename) on paths placed at 1000, 1200, ..."""
+        args: list[int] = []
+        for i, path in enumerate(paths):
+            self.poke(1000 + 200 * i, path)
+            args += [1000 + 200 * i, len(path)]
+        return self.call(name, *args)
+
+    def write_bytes(self, fd: int, data: bytes) -> int:
+        self.poke(4000, data)
+        self.iovec(0, 4000, len(data))
+        return self.call("write", fd, 0, 1, 50)
 
     def open(self, path: bytes, *, oflags: int = 0, write: bool = False) -> tuple[int, int]:
         self.poke(1000, path)
@@ -150,7 +178,7 @@ def test_the_file_tree_is_readable_and_read_only() -> None:
 
 
 def test_tmp_is_writable_up_to_its_cap() -> None:
-    guest = Guest(tmp_dir="/tmp", tmp_bytes=100)
+    guest = Guest(tmp_dir="/tmp", tmp_bytes=wasi.TMP_ENTRY_BYTES + 100)
     errno, fd = guest.open(b"tmp/a.txt", oflags=wasi.O_CREAT, write=True)
     assert errno == wasi.SUCCESS
     guest.poke(100, b"x" * 80)
@@ -161,6 +189,56 @@ def test_tmp_is_writable_up_to_its_cap() -> None:
     assert guest.open(b"tmp/../lib/x", oflags=wasi.O_CREAT)[0] == wasi.EROFS
     guest.host.reset_tmp()
     assert "/tmp/a.txt" not in guest.host.files
+
+
+def test_a_file_removed_or_replaced_while_open_still_counts_until_closed() -> None:
+    # the descriptor keeps the bytes (as POSIX's, tempfile.TemporaryFile relies on it), so they
+    # count: an open file unlinked, then written, had no cap at all (the host's memory filled)
+    entry = wasi.TMP_ENTRY_BYTES
+    guest = Guest(tmp_dir="/tmp", tmp_bytes=entry + 100)
+    errno, fd = guest.open(b"tmp/a", oflags=wasi.O_CREAT, write=True)
+    assert errno == wasi.SUCCESS
+    assert guest.path_call("unlink", b"tmp/a") == wasi.SUCCESS
+    assert guest.write_bytes(fd, b"x" * 4000) == wasi.SUCCESS
+    assert guest.write_bytes(fd, b"x" * 4000) == wasi.ENOSPC
+    assert guest.call("close", fd) == wasi.SUCCESS
+    # closed: the bytes are gone, and so is their share of the cap
+    errno, fd = guest.open(b"tmp/b", oflags=wasi.O_CREAT, write=True)
+    assert errno == wasi.SUCCESS
+    assert guest.write_bytes(fd, b"y" * 100) == wasi.SUCCESS
+    # a file renamed over an open one: the open one's bytes still count, until it is closed
+    guest = Guest(tmp_dir="/tmp", tmp_bytes=2 * entry + 4100)
+    _, fd = guest.open(b"tmp/b", oflags=wasi.O_CREAT, write=True)
+    assert guest.write_bytes(fd, b"y" * 4000) == wasi.SUCCESS
+    errno, other = guest.open(b"tmp/c", oflags=wasi.O_CREAT, write=True)
+    assert errno == wasi.SUCCESS
+    assert guest.path_call("rename", b"tmp/c", b"tmp/b") == wasi.SUCCESS
+    assert guest.write_bytes(other, b"z" * 4200) == wasi.ENOSPC
+    assert guest.call("close", fd) == wasi.SUCCESS
+    assert guest.write_bytes(other, b"z" * 4200) == wasi.SUCCESS
+    assert guest.host.files["/tmp/b"] == b"z" * 4200
+
+
+def test_every_file_and_directory_in_tmp_counts_against_its_cap() -> None:
+    guest = Guest(tmp_dir="/tmp", tmp_bytes=3 * wasi.TMP_ENTRY_BYTES)
+    assert guest.path_call("mkdir", b"tmp/d") == wasi.SUCCESS
+    assert guest.open(b"tmp/d/e", oflags=wasi.O_CREAT)[0] == wasi.SUCCESS
+    assert guest.open(b"tmp/f", oflags=wasi.O_CREAT)[0] == wasi.SUCCESS
+    assert guest.open(b"tmp/g", oflags=wasi.O_CREAT)[0] == wasi.ENOSPC
+    assert guest.path_call("mkdir", b"tmp/h") == wasi.ENOSPC
+    assert guest.path_call("unlink", b"tmp/f") == wasi.SUCCESS
+    assert guest.path_call("mkdir", b"tmp/h") == wasi.SUCCESS
+
+
+def test_one_write_copies_at_most_max_write_bytes() -> None:
+    # 1024 buffers naming the same 64 KiB: a short write, never 1024 copies of the memory
+    guest = Guest()
+    for i in range(1024):
+        guest.iovec(8 * i, 0, PAGE)
+    assert guest.call("write", 1, 0, 1024, PAGE - 8) == wasi.SUCCESS
+    written = int.from_bytes(guest.peek(PAGE - 8, 4), "little")
+    assert written == wasi.MAX_WRITE < 1024 * PAGE
+    assert sum(len(chunk) for chunk in guest.out) == wasi.MAX_WRITE
 
 
 def test_unknown_calls_answer_enosys() -> None:

@@ -26,6 +26,8 @@ MAX_FRAME = DISPLAY_BYTES * 2
 MAX_NAME = 200
 MAX_TEXT = 1024 * 1024
 MAX_TRACEBACK_LINES = 200
+#: MIME types a display's metadata may name, and fields each (a bundle has a few of each)
+MAX_METADATA = 32
 BINARY_MIME = frozenset({"image/png", "image/jpeg"})
 _DROPPED = "safekernel: a malformed control frame from the guest was dropped\n"
 
@@ -90,9 +92,29 @@ def _bundle(value: Any) -> dict[str, Any]:
 
 
 def _metadata(value: Any) -> dict[str, Any]:
+    """Per-MIME metadata as the kernel can use it ({mime: {field: number or short text}}: it
+    keeps an image's width and height, outputs.py); the rest is dropped here. Passed on whole,
+    a cell's metadata nested 17 levels deep broke the worker's frame to the kernel (which ends
+    a worker whose frames nest too deep: the session's variables were lost)."""
     if not isinstance(value, dict):
         raise ControlError("metadata is not a mapping")
-    return value
+    clean: dict[str, Any] = {}
+    for mime, fields in list(value.items())[:MAX_METADATA]:
+        if not isinstance(mime, str) or len(mime) > MAX_NAME or not isinstance(fields, dict):
+            continue
+        kept = {
+            key: item
+            for key, item in list(fields.items())[:MAX_METADATA]
+            if isinstance(key, str)
+            and len(key) <= MAX_NAME
+            and (
+                isinstance(item, int | float | bool)
+                or (isinstance(item, str) and len(item) <= MAX_NAME)
+            )
+        }
+        if kept:
+            clean[mime] = kept
+    return clean
 
 
 def validate(message: Any) -> dict[str, Any]:

@@ -26,6 +26,12 @@ import sys
 
 MAGIC = b"\x00SKC"
 MAX_TEXT = 256 * 1024
+#: the host's caps (control.py): a larger frame is dropped whole, so the driver never sends one
+#: (a cell's error with a 20 MB message was lost, and the cell reported as a success)
+MAX_FRAME = 16 * 1024 * 1024
+MAX_NAME = 200
+MAX_LINE = 10_000
+MAX_LINES = 200
 _header = _struct.Struct(">I")
 ModuleType = type(sys)
 
@@ -43,22 +49,38 @@ def _json_text(value, depth=0):
         return int.__repr__(value)
     if isinstance(value, float):
         return float.__repr__(value) if math.isfinite(value) else "null"
+    # list comprehensions, not generators: each nested level is then a Python call, which
+    # takes no C stack (a generator inside str.join is a C frame per level: the guest's C
+    # stack ended before 90 levels of a display's metadata, a trap that lost the worker)
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json_text(item, depth + 1) for item in value) + "]"
+        return "[" + ",".join([_json_text(item, depth + 1) for item in value]) + "]"
     if isinstance(value, dict):
         return (
             "{"
             + ",".join(
-                _json.encode_basestring(str(key)) + ":" + _json_text(item, depth + 1)
-                for key, item in value.items()
+                [
+                    _json.encode_basestring(str(key)) + ":" + _json_text(item, depth + 1)
+                    for key, item in value.items()
+                ]
             )
             + "}"
         )
     return _json.encode_basestring(str(value))
 
 
+def _mb(size):
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
 def _send(message):
     body = _json_text(message).encode("utf-8", "surrogatepass")
+    if len(body) > MAX_FRAME:
+        # past the host's frame cap (it would drop the frame whole): say so instead
+        notice = (
+            f"safekernel: an output of {_mb(len(body))} was refused: one output may be at most "
+            f"{_mb(MAX_FRAME // 2)}\n"
+        )
+        body = _json_text({"t": "stream", "name": "stderr", "text": notice}).encode()
     os.write(2, MAGIC + _header.pack(len(body)) + body)
 
 
@@ -102,7 +124,9 @@ class _Stream(io.TextIOBase):
             if self._name == "stdout":
                 os.write(1, text.encode("utf-8", "backslashreplace"))
             else:
-                _send({"t": "stream", "name": "stderr", "text": text})
+                # frames the host takes whole (it cuts a stream frame's text at 1 M chars)
+                for start in range(0, len(text), MAX_TEXT):
+                    _send({"t": "stream", "name": "stderr", "text": text[start : start + MAX_TEXT]})
         return len(text)
 
     def flush(self):
@@ -134,7 +158,7 @@ def _output_limit(signum, frame):
 
 
 def _input(prompt="", password=False):
-    _send({"t": "input", "prompt": str(prompt), "password": bool(password)})
+    _send({"t": "input", "prompt": str(prompt)[:MAX_LINE], "password": bool(password)})
     reply = _receive()
     if reply.get("op") != "input_reply":
         raise KeyboardInterrupt("input was interrupted")
@@ -213,12 +237,16 @@ def _figure_bundle(obj):
     if figure is None or not isinstance(obj, figure.Figure):
         return None
     data = {"text/plain": _plain(obj)}
-    for mime, fmt in (("image/png", "png"), ("image/svg+xml", "svg")):
-        buffer = io.BytesIO()
-        obj.savefig(buffer, format=fmt, bbox_inches="tight")
-        data[mime] = _encode(mime, buffer.getvalue())
-    if _PYPLOT:
-        _PYPLOT[0].close(obj)
+    try:
+        for mime, fmt in (("image/png", "png"), ("image/svg+xml", "svg")):
+            buffer = io.BytesIO()
+            obj.savefig(buffer, format=fmt, bbox_inches="tight")
+            data[mime] = _encode(mime, buffer.getvalue())
+    finally:
+        # closed even when drawing failed (a figure too large for memory): left open, the end
+        # of every later cell drew it again and failed the same way
+        if _PYPLOT:
+            _PYPLOT[0].close(obj)
     return data, {}
 
 
@@ -227,9 +255,11 @@ def _show_figures(*args, **kwargs):
     if not _PYPLOT:
         return
     pyplot = _PYPLOT[0]
-    for number in pyplot.get_fignums():
-        display(pyplot.figure(number))
-    pyplot.close("all")
+    try:
+        for number in pyplot.get_fignums():
+            display(pyplot.figure(number))
+    finally:
+        pyplot.close("all")
 
 
 def _install_matplotlib(pyplot):
@@ -488,7 +518,16 @@ def _cell_traceback(exc):
             lines.append("Traceback (most recent call last):\n")
             lines.extend(traceback.format_list(frames))
         lines.extend(traceback.format_exception_only(type(exc), exc))
-    return [line.rstrip("\n") for line in "".join(lines).split("\n") if line]
+    lines = [line.rstrip("\n")[:MAX_LINE] for line in "".join(lines).split("\n") if line]
+    if len(lines) > MAX_LINES:
+        # the host keeps the first MAX_LINES: keep the start and the end (the exception itself)
+        cut = len(lines) - MAX_LINES + 1
+        lines = [
+            *lines[: MAX_LINES // 2],
+            f"... ({cut} lines cut)",
+            *lines[-(MAX_LINES // 2 - 1) :],
+        ]
+    return lines
 
 
 def _error(exc):
@@ -499,7 +538,7 @@ def _error(exc):
     _send(
         {
             "t": "error",
-            "ename": type(exc).__name__,
+            "ename": str(type(exc).__name__)[:MAX_NAME],
             "evalue": evalue[:MAX_TEXT],
             "traceback": _cell_traceback(exc),
         }

@@ -63,6 +63,15 @@ SLEEP_SLICE_S = 0.01
 MAX_IO = 1 << 20
 #: open descriptors a guest may hold at once
 MAX_FDS = 256
+#: at most this many bytes per fd_write call, over all its buffers: a short write (the guest
+#: writes the rest again). Without it, 1024 buffers naming the same region of linear memory
+#: had the host copy 1024 times the guest's memory for one call. Above the largest control
+#: frame a guest writes at once (two rich outputs at their cap, runtimes/python/control.py).
+MAX_WRITE = 32 << 20
+#: what each file or directory in the writable directory costs against its cap besides its
+#: bytes (its name and the host's bookkeeping, as a real file system's block and inode): without
+#: it, empty files or directories were free, and a loop of them filled the host's memory
+TMP_ENTRY_BYTES = 4096
 
 
 class GuestExit(Exception):
@@ -148,6 +157,10 @@ class GuestMemory:
     def put(self, ptr: int, fmt: str, *values: int) -> None:
         self.write(ptr, struct.pack(fmt, *values))
 
+    def check(self, ptr: int, length: int) -> None:
+        """EFAULT unless [ptr, ptr + length) is inside the memory (nothing is copied)."""
+        self._check(ptr, length & 0xFFFFFFFF)
+
     def iovecs(self, ptr: int, count: int) -> list[tuple[int, int]]:
         count &= 0xFFFFFFFF
         if count > 1024:
@@ -188,6 +201,17 @@ class WasiHost:
         if self.tmp:
             self.dirs.add(self.tmp)
         self.fds: dict[int, _Open] = {ROOT_FD: _Open("/", True)}
+        # What the writable directory holds against its cap, kept as it changes (never summed
+        # per call): the bytes of every buffer a name or a descriptor still holds (a file
+        # removed while open keeps its bytes, as POSIX's, and still counts until closed) and
+        # TMP_ENTRY_BYTES per file or directory in it.
+        self._held: dict[int, tuple[bytearray, int]] = {}  # id -> (buffer, references)
+        self._tmp_data = 0
+        self._tmp_entries = 0
+        for path in [p for p in self.files if self._in_tmp(p)]:
+            self.files[path] = self._hold(bytearray(self.files[path]))
+            self._tmp_entries += 1
+        self._tmp_entries += sum(1 for d in self.dirs if self._in_tmp(d) and d != self.tmp)
         self._started = time.monotonic_ns()
 
     # -- linking --------------------------------------------------------------------------
@@ -210,6 +234,42 @@ class WasiHost:
                 del self.files[path]
             self.dirs = {d for d in self.dirs if not self._in_tmp(d) or d == self.tmp}
         self.fds = {ROOT_FD: _Open("/", True)}
+        self._held, self._tmp_data, self._tmp_entries = {}, 0, 0
+
+    # -- what the writable directory holds ------------------------------------------------
+    def _hold(self, data: bytearray) -> bytearray:
+        """One more reference (a name or a descriptor) to a writable buffer."""
+        buffer, count = self._held.get(id(data), (data, 0))
+        if count == 0:
+            self._tmp_data += len(data)
+        self._held[id(data)] = (buffer, count + 1)
+        return data
+
+    def _release(self, data: bytes | bytearray) -> None:
+        held = self._held.get(id(data))
+        if held is None or held[0] is not data:
+            return
+        if held[1] == 1:
+            del self._held[id(data)]
+            self._tmp_data -= len(data)
+        else:
+            self._held[id(data)] = (data, held[1] - 1)
+
+    def _tmp_used(self) -> int:
+        return self._tmp_data + TMP_ENTRY_BYTES * self._tmp_entries
+
+    def _room_for(self, more: int) -> None:
+        """ENOSPC unless the writable directory can hold `more` bytes besides what it has."""
+        if more > 0 and self._tmp_used() + more > self.config.tmp_bytes:
+            raise _Errno(ENOSPC)
+
+    def _resize(self, data: bytearray, size: int) -> None:
+        """Cut or zero-extend a held buffer to `size` bytes, within the cap."""
+        self._room_for(size - len(data))
+        before = len(data)
+        del data[size:]
+        data.extend(bytes(size - len(data)))
+        self._tmp_data += len(data) - before
 
     # -- args, environment, clocks, random, exit ------------------------------------------
     def _wasi_args_sizes_get(self, mem: GuestMemory, argc: int, size: int) -> int:
@@ -328,7 +388,16 @@ class WasiHost:
         return entry
 
     def _wasi_fd_write(self, mem: GuestMemory, fd: int, iovs: int, count: int, out: int) -> int:
-        data = b"".join(mem.read(p, n) for p, n in mem.iovecs(iovs, count))
+        vectors = mem.iovecs(iovs, count)
+        for p, n in vectors:
+            mem.check(p, n)  # every buffer is checked before anything is written
+        pieces, room = [], MAX_WRITE
+        for p, n in vectors:
+            if room == 0:
+                break
+            pieces.append(mem.read(p, min(n, room)))
+            room -= len(pieces[-1])
+        data = b"".join(pieces)
         if fd in (1, 2):
             (self.config.stdout if fd == 1 else self.config.stderr)(data)
         else:
@@ -340,12 +409,8 @@ class WasiHost:
             if entry.append:
                 entry.pos = len(entry.data)
             end = entry.pos + len(data)
-            if end > len(entry.data) and self._tmp_used() + end - len(entry.data) > (
-                self.config.tmp_bytes
-            ):
-                return ENOSPC
-            if entry.pos > len(entry.data):
-                entry.data.extend(bytes(entry.pos - len(entry.data)))
+            if end > len(entry.data):
+                self._resize(entry.data, end)
             entry.data[entry.pos : end] = data
             entry.pos = end
         mem.put(out, "<I", len(data))
@@ -379,7 +444,7 @@ class WasiHost:
             return SUCCESS
         if fd == ROOT_FD or fd not in self.fds:
             return EBADF
-        del self.fds[fd]
+        self._release(self.fds.pop(fd).data)
         return SUCCESS
 
     def _wasi_fd_seek(self, mem: GuestMemory, fd: int, offset: int, whence: int, out: int) -> int:
@@ -427,12 +492,7 @@ class WasiHost:
         entry = self._open(fd)
         if not entry.writable or not isinstance(entry.data, bytearray):
             return EBADF
-        if size > len(entry.data) and self._tmp_used() + size - len(entry.data) > (
-            self.config.tmp_bytes
-        ):
-            return ENOSPC
-        del entry.data[size:]
-        entry.data.extend(bytes(size - len(entry.data)))
+        self._resize(entry.data, size & 0xFFFFFFFFFFFFFFFF)
         return SUCCESS
 
     def _wasi_fd_prestat_get(self, mem: GuestMemory, fd: int, out: int) -> int:
@@ -513,9 +573,6 @@ class WasiHost:
     def _in_tmp(self, path: str) -> bool:
         return self.tmp is not None and (path == self.tmp or path.startswith(self.tmp + "/"))
 
-    def _tmp_used(self) -> int:
-        return sum(len(data) for path, data in self.files.items() if self._in_tmp(path))
-
     def _writable(self, path: str) -> None:
         if not self._in_tmp(path) or path == self.tmp:
             raise _Errno(EROFS if not self._in_tmp(path) else EPERM)
@@ -562,16 +619,20 @@ class WasiHost:
                 self._writable(path)
                 if posixpath.dirname(path) not in self.dirs:
                     return ENOENT
-                data = self.files.get(path, bytearray())
+                data = self.files.get(path)
                 if not isinstance(data, bytearray):
-                    data = bytearray(data)
+                    # a new file (the only writable files are the directory's own, held)
+                    self._room_for(TMP_ENTRY_BYTES)
+                    data = self.files[path] = self._hold(bytearray())
+                    self._tmp_entries += 1
                 if oflags & O_TRUNC:
-                    data.clear()
-                self.files[path] = data
+                    self._resize(data, 0)
                 entry = _Open(path, False, data, 0, True, bool(fdflags & FDFLAG_APPEND))
             else:
                 entry = _Open(path, False, self.files[path])
         new = next(n for n in range(ROOT_FD + 1, ROOT_FD + 2 + MAX_FDS) if n not in self.fds)
+        if isinstance(entry.data, bytearray):
+            self._hold(entry.data)
         self.fds[new] = entry
         mem.put(out, "<I", new)
         return SUCCESS
@@ -595,7 +656,9 @@ class WasiHost:
         self._writable(path)
         if posixpath.dirname(path) not in self.dirs:
             return ENOENT
+        self._room_for(TMP_ENTRY_BYTES)
         self.dirs.add(path)
+        self._tmp_entries += 1
         return SUCCESS
 
     def _wasi_path_unlink_file(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> int:
@@ -605,7 +668,8 @@ class WasiHost:
         if path not in self.files:
             return ENOENT
         self._writable(path)
-        del self.files[path]
+        self._release(self.files.pop(path))
+        self._tmp_entries -= 1
         return SUCCESS
 
     def _wasi_path_remove_directory(self, mem: GuestMemory, fd: int, ptr: int, length: int) -> int:
@@ -616,6 +680,7 @@ class WasiHost:
         if len(self._children(path)) > 2:
             return ENOTEMPTY
         self.dirs.discard(path)
+        self._tmp_entries -= 1
         return SUCCESS
 
     def _wasi_path_rename(
@@ -629,6 +694,15 @@ class WasiHost:
         self._writable(target)
         if target in self.dirs:
             return EISDIR
+        if posixpath.dirname(target) not in self.dirs:
+            return ENOENT
+        if target == source:
+            return SUCCESS
+        replaced = self.files.pop(target, None)
+        if replaced is not None:
+            # the file it replaces loses its name (a descriptor may still hold its bytes)
+            self._release(replaced)
+            self._tmp_entries -= 1
         self.files[target] = self.files.pop(source)
         return SUCCESS
 
