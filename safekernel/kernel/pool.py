@@ -211,9 +211,10 @@ class Pool:
         except WorkerRefused as refused:
             error = self._refused(refused)
         except Exception as exc:
-            if not zygote.alive() or zygote is not self.zygote:
-                # not this worker's fault: the zygote went away under it. Replace the zygote
-                # (if the watcher has not yet) and let the waiters wait for the next worker.
+            if not zygote.alive() or zygote is not self.zygote or zygote.failure is not None:
+                # not this worker's fault: the zygote went away under it (or said it cannot
+                # start, and is exiting). Replace the zygote (if the watcher has not yet) and
+                # let the waiters wait for the next worker.
                 self.log.info("safekernel: a worker start was cut short by the zygote's loss")
                 self._replace_zygote(zygote)
             else:
@@ -269,12 +270,49 @@ class Pool:
 
     def _replace_zygote(self, dead: ZygoteProcess) -> None:
         """The zygote `dead` exited: end its workers, start a new zygote, refill."""
-        if dead is not self.zygote or self._closed:
+        if dead is not self.zygote or self._closed or self._broken is not None:
             return
+        self._unwatch_zygote()
+        if dead.spawning:
+            # the spawn request's thread is reading the control socket, where a zygote that
+            # could not start left its reason; it ends at once (that reason, or EOF)
+            asyncio.get_running_loop().create_task(self._replace_after_spawn(dead))
+            return
+        failure = self._end_zygote(dead)
+        # killed from outside after it worked is one thing; never getting a worker ready is
+        # a broken zygote, and starting it again and again would only loop
+        self._quick_deaths = 0 if dead.served else self._quick_deaths + 1
+        if self._quick_deaths >= ZYGOTE_MAX_QUICK_DEATHS:
+            # the zygote's own reason when it gave one (a guest not installed, or damaged:
+            # what to install), as the one line every cell gets from now on
+            self._broken = (
+                f"{failure}; then restart the kernel"
+                if failure
+                else "the sandbox's zygote process keeps dying at start; restart the kernel "
+                "(the kernel log says why)"
+            )
+            self.log.error("safekernel: %s", self._broken)
+            self._wake_waiters(None)
+            return
+        self.log.info("safekernel: starting a new zygote")
+        # started from the loop, which runs on the kernel's main thread: the zygote's
+        # parent-death signal follows the thread that created it
+        self.zygote = ZygoteProcess(dead.runtime, self.log, max_frame=dead.max_frame)
+        self.zygote_restarts += 1
+        self._watch_zygote()
+        self.refill(minimum=len(self._waiters))
+
+    async def _replace_after_spawn(self, dead: ZygoteProcess) -> None:
+        await dead.spawn_done()
+        self._replace_zygote(dead)
+
+    def _end_zygote(self, dead: ZygoteProcess) -> str | None:
+        """Reap a lost zygote and drop its workers (they died with it); its reason, if it said
+        why it could not start."""
         if dead.alive():
             dead.process.kill()
-        self._unwatch_zygote()
         lived = time.monotonic() - dead.started_at
+        failure = dead.read_failure()
         dead.close()  # reaps it
         lost = [worker for worker in self._forked if not worker.killed]
         for worker in lost:
@@ -282,29 +320,13 @@ class Pool:
         self._forked = weakref.WeakSet()
         self._spares.clear()
         self.log.warning(
-            "safekernel: the zygote (pid %d) died after %.1f s, taking %d worker(s) with it; "
-            "starting a new one",
+            "safekernel: the zygote (pid %d) died after %.1f s, taking %d worker(s) with it%s",
             dead.pid,
             lived,
             len(lost),
+            f": {failure}" if failure else "",
         )
-        # killed from outside after it worked is one thing; never getting a worker ready is
-        # a broken zygote, and starting it again and again would only loop
-        self._quick_deaths = 0 if dead.served else self._quick_deaths + 1
-        if self._quick_deaths >= ZYGOTE_MAX_QUICK_DEATHS:
-            self._broken = (
-                "the sandbox's zygote process keeps dying at start; restart the kernel "
-                "(the kernel log says why)"
-            )
-            self.log.error("safekernel: %s", self._broken)
-            self._wake_waiters(None)
-            return
-        # started from the loop, which runs on the kernel's main thread: the zygote's
-        # parent-death signal follows the thread that created it
-        self.zygote = ZygoteProcess(dead.runtime, self.log, max_frame=dead.max_frame)
-        self.zygote_restarts += 1
-        self._watch_zygote()
-        self.refill(minimum=len(self._waiters))
+        return failure
 
     def _check_layers(self, layers: list[LayerStatus]) -> None:
         failed = [layer for layer in layers if layer.state is LayerState.FAILED]

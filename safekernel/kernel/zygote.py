@@ -20,11 +20,12 @@ import sys
 import time
 from dataclasses import dataclass
 
-from safekernel.errors import WorkerLost
+from safekernel.errors import ProtocolError, WorkerLost
 from safekernel.limits import (
     DEFAULT_MAX_FRAME,
     SHUTDOWN_GRACE_S,
     SPAWN_TIMEOUT_S,
+    ZYGOTE_FAILURE_CHARS,
     ZYGOTE_PREPARE_TIMEOUT_S,
 )
 from safekernel.wire.asyncchannel import AsyncChannel
@@ -84,6 +85,8 @@ def start_zygote(runtime: str) -> ZygoteLaunch:
 
 
 _prestarted: ZygoteLaunch | None = None
+#: the largest `failed` frame body read (a reason of ZYGOTE_FAILURE_CHARS, up to 4 bytes each)
+MAX_FAILURE_FRAME = 4 * ZYGOTE_FAILURE_CHARS + 64
 
 
 def prestart(runtime: str) -> None:
@@ -130,6 +133,8 @@ class ZygoteProcess:
         self.served = False
         #: it has answered a spawn request: it finished preparing its runtime
         self.answered = False
+        #: why it could not start, in its own words (a `failed` message), once it has said so
+        self.failure: str | None = None
         # readable once the zygote has exited; the pool watches it on the kernel's loop
         self.pidfd = os.pidfd_open(self.process.pid)
 
@@ -139,6 +144,36 @@ class ZygoteProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    @property
+    def spawning(self) -> bool:
+        """A spawn request is out: its thread is the one reading the control socket."""
+        return self._lock.locked()
+
+    async def spawn_done(self) -> None:
+        """Wait until no spawn request is out (it ends at once once the zygote has exited)."""
+        async with self._lock:
+            pass
+
+    def read_failure(self) -> str | None:
+        """What an exited zygote said before it went (`failure`), reading what is left on its
+        control socket if no spawn request has read it. Call only while not `spawning`."""
+        if self.failure is None and not self.spawning:
+            with contextlib.suppress(OSError):
+                self.control.setblocking(False)
+                self._note_failure(self.control.recv(HEADER.size + MAX_FAILURE_FRAME))
+        return self.failure
+
+    def _note_failure(self, data: bytes) -> None:
+        """Keep the reason of a `failed` frame; anything else (a cut frame, EOF) says nothing."""
+        try:
+            message = decode_spawned(data[HEADER.size :])
+        except ProtocolError:
+            return
+        if message["type"] == "failed":
+            # shown to the user as it is: one line of printable text
+            words = "".join(c for c in message["reason"] if c.isprintable()).split()
+            self.failure = " ".join(words)[:ZYGOTE_FAILURE_CHARS] or "no reason given"
 
     async def spawn(self, config: SandboxConfig, memory: int) -> tuple[int, int, AsyncChannel]:
         """Fork a worker: its pid, a pidfd for it, and the kernel's end of its channel."""
@@ -164,8 +199,15 @@ class ZygoteProcess:
         if len(fds) != 2 or len(data) < HEADER.size:
             for fd in fds:
                 os.close(fd)
-            raise WorkerLost("the zygote did not start a worker (is it still running?)")
+            self._note_failure(data)
+            raise WorkerLost(
+                self.failure or "the zygote did not start a worker (is it still running?)"
+            )
         reply = decode_spawned(data[HEADER.size :])
+        if reply["type"] != "spawned":
+            for fd in fds:
+                os.close(fd)
+            raise WorkerLost(f"the zygote answered a spawn request with {reply['type']}")
         return int(reply["pid"]), list(fds)
 
     def _receive(self) -> tuple[bytes, list[int]]:
@@ -178,7 +220,7 @@ class ZygoteProcess:
         spent = self._session_cpu()
         while True:
             try:
-                data, fds, _, _ = socket.recv_fds(self.control, 1024, 2)
+                data, fds, _, _ = socket.recv_fds(self.control, HEADER.size + MAX_FAILURE_FRAME, 2)
                 return data, fds
             except TimeoutError:
                 before, spent = spent, self._session_cpu()

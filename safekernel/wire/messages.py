@@ -4,7 +4,8 @@
     worker -> kernel   ready (or refused: a sandbox layer failed), stream, display,
                        clear_output, input_request, result, error, done, reply
     kernel -> zygote   spawn, shutdown
-    zygote -> kernel   spawned (with the worker's channel and pidfd as SCM_RIGHTS)
+    zygote -> kernel   spawned (with the worker's channel and pidfd as SCM_RIGHTS), or failed
+                       (its runtime cannot start here: why, in one line; then it exits)
 
 A schema maps each field to the Python types it may hold; a field named in OPTIONAL may be
 left out. A message with a missing field, a wrong type or a field no schema names raises
@@ -64,6 +65,7 @@ KERNEL_TO_ZYGOTE: Mapping[str, Schema] = {
 }
 ZYGOTE_TO_KERNEL: Mapping[str, Schema] = {
     "spawned": {"pid": _INT},
+    "failed": {"reason": _STR},
 }
 #: (message type, field) pairs that may be absent
 OPTIONAL = frozenset({("input_reply", "error"), ("input_reply", "paused"), ("interrupt", "reason")})

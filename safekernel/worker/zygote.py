@@ -24,8 +24,14 @@ import socket
 import sys
 from typing import NoReturn
 
-from safekernel.errors import ProtocolError, SafeKernelError
-from safekernel.limits import DEFAULT_MAX_FRAME, DEFAULT_MEMORY, MIB, REAP_INTERVAL_S
+from safekernel.errors import ConfigError, ProtocolError, SafeKernelError
+from safekernel.limits import (
+    DEFAULT_MAX_FRAME,
+    DEFAULT_MEMORY,
+    MIB,
+    REAP_INTERVAL_S,
+    ZYGOTE_FAILURE_CHARS,
+)
 from safekernel.runtimes import Runtime, create_runtime, registry
 from safekernel.sandbox import SandboxConfig, inject_failure, prepare_workers, prepare_zygote
 from safekernel.wire.channel import decode_control, encode, recv_frame
@@ -166,10 +172,10 @@ class Zygote:
 
 def main(argv: list[str]) -> NoReturn:
     fd, runtime = int(argv[0]), argv[1]
+    control = socket.socket(fileno=fd)
     entry = registry.entries().get(runtime)
     if entry is None:
-        sys.stderr.write(f"safekernel zygote: unknown runtime {runtime!r}\n")
-        os._exit(2)
+        _give_up(control, ConfigError(f"unknown runtime {runtime!r}"))
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1:
@@ -186,27 +192,33 @@ def main(argv: list[str]) -> NoReturn:
     try:
         entry.prewarm()
     except SafeKernelError as exc:
-        _give_up(exc)
+        _give_up(control, exc)
     # Park everything imported so far outside the collector (CPython's advice before fork): a
     # worker's collections then never write to those objects' headers, which would copy their
     # pages out of the zygote's. Measured: ~1.1 MB less private memory (USS) per worker.
     gc.collect()
     gc.freeze()
-    zygote = Zygote(socket.socket(fileno=fd), runtime)
+    zygote = Zygote(control, runtime)
     if entry.resident:
         try:
             zygote.serve_resident()
         except SafeKernelError as exc:
-            _give_up(exc)
+            _give_up(control, exc)
     zygote.serve()
     os._exit(70)  # serve returns only in a worker of a resident state, which never gets here
 
 
-def _give_up(exc: SafeKernelError) -> NoReturn:
+def _give_up(control: socket.socket, exc: SafeKernelError) -> NoReturn:
     """A runtime that cannot start here (say, its guest is not installed): one line for the
-    kernel's log, no traceback, and exit; the kernel refuses cells once its zygote keeps dying."""
-    sys.stderr.write(f"safekernel zygote: {exc}\n")
+    kernel's log, no traceback; the same line to the kernel as this zygote's last word (a
+    `failed` message, which the kernel reads when it replaces the zygote and puts in the
+    error every cell gets once its zygotes keep dying); and exit."""
+    reason = " ".join(str(exc).split())[:ZYGOTE_FAILURE_CHARS]
+    sys.stderr.write(f"safekernel zygote: {reason}\n")
     sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        control.settimeout(1.0)
+        control.sendall(encode({"type": "failed", "reason": reason}))
     os._exit(2)
 
 

