@@ -71,6 +71,7 @@ SCIENCE_OUTCOMES = {
     "out_writev_same_buffer": ("error AttributeError /writev/", "kept"),
     # it has matplotlib: the figure is too large for the cell's memory (and closed after)
     "mem_figure_too_large": ("error MemoryError /memory limit exceeded/", "kept"),
+    "mem_figure_left_by_failed_cell": ("error ValueError /after the figure/", "kept"),
 }
 
 

@@ -117,6 +117,14 @@ def test_a_matplotlib_figure_shows_as_png_and_svg(sci: Kernel) -> None:
     assert len(displays) == 2
     assert all("image/png" in d["content"]["data"] for d in displays)
     assert sci.run("len(plt.get_fignums())").result == "0"
+    # a cell that fails after drawing shows its figure after the traceback (as IPython's inline
+    # backend does) and closes it: the next cell shows nothing of it (it showed it before)
+    failed = sci.run("plt.plot([3, 1])\nraise ValueError('late')")
+    assert failed.status == "error"
+    assert len(failed.of_type("display_data")) == 1
+    after = sci.run("len(plt.get_fignums())")
+    assert after.result == "0"
+    assert after.of_type("display_data") == []
 
 
 def test_import_numpy_is_paid_in_the_zygote(sci: Kernel) -> None:

@@ -77,6 +77,10 @@ def _flag(value: Any) -> bool:
 def _bundle(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ControlError("a MIME bundle is not a mapping")
+    if len(value) > MAX_METADATA:
+        # the kernel allows eight types; tens of thousands broke the worker's frame to the
+        # kernel (too many items: the worker was ended and the session's variables lost)
+        raise ControlError("a MIME bundle has too many types")
     bundle: dict[str, Any] = {}
     for mime, content in value.items():
         if not isinstance(content, str) or len(mime) > MAX_NAME:

@@ -262,6 +262,23 @@ def _show_figures(*args, **kwargs):
         pyplot.close("all")
 
 
+def _figures_after_failure(exc):
+    """The figures a failed cell left open: shown after its traceback as IPython's inline
+    backend does (unless a stop or a MemoryError ended the cell: drawing may be what failed),
+    and closed in any case. Left open, the end of the next cell drew them: its output, or its
+    failure (a figure too large for memory failed every later cell)."""
+    if not _PYPLOT:
+        return
+    stopped = (MemoryError, SystemExit, KeyboardInterrupt, TimeLimitExceeded, OutputLimitExceeded)
+    try:
+        if not isinstance(exc, stopped):
+            _show_figures()
+    except BaseException:  # the cell's own error is already reported
+        pass
+    finally:
+        _PYPLOT[0].close("all")
+
+
 def _install_matplotlib(pyplot):
     _PYPLOT.append(pyplot)
     pyplot.show = _show_figures
@@ -619,6 +636,7 @@ def _run_cell(code):
         execute(code)
     except MemoryError as exc:
         _report_memory_error(exc)
+        _figures_after_failure(exc)
         exc = None
     except BaseException as exc:
         if isinstance(exc, SystemExit):
@@ -633,6 +651,7 @@ def _run_cell(code):
         else:
             _restore_builtins()
             _error(exc)
+        _figures_after_failure(exc)
         exc = None
     finally:
         _restore_builtins()
