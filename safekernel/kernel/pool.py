@@ -268,17 +268,20 @@ class Pool:
             self._loop.remove_reader(self._watching)
             self._watching = None
 
-    def _replace_zygote(self, dead: ZygoteProcess) -> None:
-        """The zygote `dead` exited: end its workers, start a new zygote, refill."""
+    def _replace_zygote(self, dead: ZygoteProcess, lost: int = 0) -> None:
+        """The zygote `dead` exited: end its workers, start a new zygote, refill. `lost`:
+        workers of it already ended (by a call that had to wait for its spawn request)."""
         if dead is not self.zygote or self._closed or self._broken is not None:
             return
         self._unwatch_zygote()
+        # at once: its workers died with it, and none may be handed another cell
+        lost += self._drop_workers()
         if dead.spawning:
             # the spawn request's thread is reading the control socket, where a zygote that
             # could not start left its reason; it ends at once (that reason, or EOF)
-            asyncio.get_running_loop().create_task(self._replace_after_spawn(dead))
+            asyncio.get_running_loop().create_task(self._replace_after_spawn(dead, lost))
             return
-        failure = self._end_zygote(dead)
+        failure = self._end_zygote(dead, lost)
         # killed from outside after it worked is one thing; never getting a worker ready is
         # a broken zygote, and starting it again and again would only loop
         self._quick_deaths = 0 if dead.served else self._quick_deaths + 1
@@ -302,28 +305,31 @@ class Pool:
         self._watch_zygote()
         self.refill(minimum=len(self._waiters))
 
-    async def _replace_after_spawn(self, dead: ZygoteProcess) -> None:
+    async def _replace_after_spawn(self, dead: ZygoteProcess, lost: int) -> None:
         await dead.spawn_done()
-        self._replace_zygote(dead)
+        self._replace_zygote(dead, lost)
 
-    def _end_zygote(self, dead: ZygoteProcess) -> str | None:
-        """Reap a lost zygote and drop its workers (they died with it); its reason, if it said
-        why it could not start."""
-        if dead.alive():
-            dead.process.kill()
-        lived = time.monotonic() - dead.started_at
-        failure = dead.read_failure()
-        dead.close()  # reaps it
+    def _drop_workers(self) -> int:
+        """End the handles of every worker the current zygote forked; how many were live."""
         lost = [worker for worker in self._forked if not worker.killed]
         for worker in lost:
             worker.kill()
         self._forked = weakref.WeakSet()
         self._spares.clear()
+        return len(lost)
+
+    def _end_zygote(self, dead: ZygoteProcess, lost: int) -> str | None:
+        """Reap a lost zygote; its reason, if it said why it could not start."""
+        if dead.alive():
+            dead.process.kill()
+        lived = time.monotonic() - dead.started_at
+        failure = dead.read_failure()
+        dead.close()  # reaps it
         self.log.warning(
             "safekernel: the zygote (pid %d) died after %.1f s, taking %d worker(s) with it%s",
             dead.pid,
             lived,
-            len(lost),
+            lost,
             f": {failure}" if failure else "",
         )
         return failure
