@@ -50,10 +50,12 @@ def test_peak_memory_covers_the_cells_largest_allocation(kernel: Kernel) -> None
     assert small["peak_memory_bytes"] < 16 * MB
 
 
-@runtimes("lua", why="the wasm guest reports no count (its sandbox API has no instructions_used)")
+@INSTRUCTIONS
 def test_instructions_are_counted_under_a_budget(kernel: Kernel) -> None:
     usage = usage_of(kernel.run("%instructions 1e8\nfor i = 1, 1e5 do end"))
     assert usage["instructions"] >= 1e5
+    shown = kernel.run("%usage").stdout
+    assert f"instructions  {int(usage['instructions']):,}" in shown
 
 
 def test_a_cell_that_loses_its_worker_still_reports_its_wall_time(kernel: Kernel) -> None:

@@ -460,10 +460,13 @@ class WasmRuntime(Runtime):
         usage = {
             "wall_s": time.perf_counter() - started,
             "cpu_s": time.process_time() - cpu_started,
-            "instructions": float(self._guarded("sk_instructions_used")),
             "memory_bytes": float(self._guarded("sk_used")),
             "peak_memory_bytes": float(self._guarded("sk_peak")),
         }
+        # sandbox.lua's count (its budget's hook), as in `lua`; -1: the guest could not say
+        used = int(self._guarded("sk_instructions_used"))
+        if used >= 0:
+            usage["instructions"] = float(used)
         reason = self._reason
         if reason is None and (status == CALL_MEMORY or is_memory_error(outcome)):
             self._guarded("sk_gc")

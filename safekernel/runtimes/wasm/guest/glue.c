@@ -392,17 +392,21 @@ EXPORT("sk_disarm") void sk_disarm(void) {
   lua_sethook(L, NULL, 0, 0);
 }
 
+/* After a request: sandbox.lua's api.end_cell, as the lua runtime calls it after each cell (it
+ * lets go of the cell's threads and returns the instructions its budget counted). -1 if that
+ * failed: the host then reports no count rather than a made-up 0. */
 EXPORT("sk_instructions_used") int64_t sk_instructions_used(void) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, api_ref);
-  lua_getfield(L, -1, "instructions_used");
+  lua_getfield(L, -1, "end_cell");
   lua_remove(L, -2);
   if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
     lua_pop(L, 1);
-    return 0;
+    return -1;
   }
-  int64_t v = lua_tointeger(L, -1);
+  int isnum = 0;
+  int64_t v = lua_tointegerx(L, -1, &isnum);
   lua_pop(L, 1);
-  return v;
+  return isnum ? v : -1;
 }
 
 EXPORT("sk_randomseed") void sk_randomseed(int64_t high, int64_t low) {
