@@ -20,7 +20,14 @@ import msgpack
 import pytest
 
 from safekernel.errors import ProtocolError
-from safekernel.kernel.outputs import OutputCheck, Refused, check_jpeg, check_png, metadata
+from safekernel.kernel.outputs import (
+    OutputCheck,
+    Refused,
+    check_jpeg,
+    check_png,
+    check_svg,
+    metadata,
+)
 from safekernel.wire.channel import HEADER, decode_from_worker
 from tests.conftest import Kernel
 from tests.lua_bytes import JPEG_2X2, lua_literal, png
@@ -56,6 +63,14 @@ def test_truncated_png_is_refused(kernel: Kernel) -> None:
 
 def test_jpeg_that_is_not_a_jpeg_is_refused(kernel: Kernel) -> None:
     assert "not a JPEG" in refused(kernel, f"display.jpeg({lua_literal(png())})")
+
+
+def test_an_svg_with_a_script_is_refused(kernel: Kernel) -> None:
+    # a frontend that puts an SVG inline in its page (nbclassic, exported HTML) would run it
+    line = refused(kernel, "display.svg([[<svg onload='alert(1)'><script>x()</script></svg>]])")
+    assert "image/svg+xml output was refused: it has an event handler" in line
+    # the kernel's own plots pass
+    assert kernel.run("plot.line({1, 2, 3})").of_type("execute_result")
 
 
 def test_100_mb_html_is_refused_quickly(kernel: Kernel) -> None:
@@ -267,3 +282,64 @@ def test_png_with_hundreds_of_thousands_of_chunks_is_refused_early() -> None:
     with pytest.raises(Refused, match="more than 10,000 chunks"):
         check_png(flood)
     assert _python_lines(check_png, flood) < 200_000
+
+
+#: what matplotlib writes (its metadata, DOCTYPE, style, clip paths, <use> and an embedded PNG)
+MATPLOTLIB_SVG = (
+    '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD '
+    'SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n<svg xmlns:xlink="http://'
+    'www.w3.org/1999/xlink" width="10pt" height="10pt" viewBox="0 0 10 10" xmlns="http://www.w3'
+    '.org/2000/svg" version="1.1"><metadata><rdf:RDF xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    ' xmlns:cc="http://creativecommons.org/ns#" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-synt'
+    'ax-ns#"><cc:Work><dc:type rdf:resource="http://purl.org/dc/dcmitype/StillImage"/><dc:date>'
+    '2026</dc:date></cc:Work></rdf:RDF></metadata><defs><style type="text/css">*{stroke-line'
+    'join: round; stroke-linecap: butt}</style></defs><g id="figure_1"><g clip-path="url(#p1)">'
+    '<image xlink:href="data:image/png;base64,iVBORw0KGgo=" width="2" height="2"/></g><path id'
+    '="m1" d="M 0 0 L 0 3.5" style="stroke: #000"/><use xlink:href="#m1" x="1" y="2"/></g><defs>'
+    '<clipPath id="p1"><rect x="0" y="0" width="10" height="10"/></clipPath></defs></svg>'
+)
+
+
+@pytest.mark.parametrize(
+    "svg",
+    [
+        "<svg/>",
+        "<svg xmlns='http://www.w3.org/2000/svg'><text>a &lt; b</text></svg>",
+        MATPLOTLIB_SVG,
+    ],
+)
+def test_kernel_passes_svg_images(svg: str) -> None:
+    check_svg(svg)
+    assert OutputCheck().bundle({"image/svg+xml": svg}) == {"image/svg+xml": svg}
+
+
+@pytest.mark.parametrize(
+    ("svg", "reason"),
+    [
+        ("<svg><script>alert(1)</script></svg>", "<script> element"),
+        ("<svg><rect ONCLICK='x()'/></svg>", "event handler"),
+        ("<svg><a href='&#106;avascript:x()'><text>x</text></a></svg>", "links outside"),
+        ("<svg><image href='http://example.com/x.png'/></svg>", "links outside"),
+        ("<svg><feImage href='//example.com/x'/></svg>", "links outside"),
+        ("<svg><foreignObject><div/></foreignObject></svg>", "<foreignObject> element"),
+        ("<svg><set attributeName='href' to='javascript:x()'/></svg>", "<set> element"),
+        # an HTML element inside <svg> is HTML again in a page (and <img> fetches its src)
+        ("<svg><img src='x'/></svg>", "<img> element"),
+        ("<svg><metadata><img xmlns='urn:x' src='x'/></metadata></svg>", "metadata has"),
+        ("<svg><rect style='fill: url( \"https://example.com/a\")'/></svg>", "outside the image"),
+        ("<svg><style>a{background:ur<g/>l(//example.com)}</style></svg>", "outside the image"),
+        ("<svg><style>@import 'x.css';</style></svg>", "escapes or imports"),
+        ("<svg><rect style='fill: u\\72l(//example.com)'/></svg>", "escapes or imports"),
+        # markup an XML parser and a page's HTML parser read differently
+        ("<svg><title><![CDATA[ x> <img src=x onerror=y()> ]]></title></svg>", "CDATA"),
+        ("<svg><?x a><img src=x onerror=y()>?></svg>", "processing instructions"),
+        ("<!DOCTYPE svg [<!-- > <img src=x onerror=y()> -->]><svg/>", "internal DTD"),
+        ("<!DOCTYPE svg [<!ENTITY a 'b'>]><svg>&a;</svg>", "internal DTD"),
+        ("<svg/><img src=x onerror=y()>", "not well-formed"),
+        ("<svg>" + "<g/>" * 100_001 + "</svg>", "more than 100,000"),
+    ],
+)
+def test_kernel_refuses_svg_that_could_run_or_fetch_anything(svg: str, reason: str) -> None:
+    with pytest.raises(Refused, match="image/svg\\+xml output was refused") as refusal:
+        OutputCheck().bundle({"image/svg+xml": svg})
+    assert reason in str(refusal.value)

@@ -21,7 +21,8 @@ import json
 import re
 import struct
 import zlib
-from typing import Any
+from typing import Any, NoReturn
+from xml.parsers import expat
 
 from safekernel.errors import SafeKernelError
 from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH, JSON_VALUES
@@ -46,6 +47,30 @@ MAX_JPEG_SEGMENTS = 1_000
 #: so the engine never backtracks.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _FILL = re.compile(rb"\xff+")
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+#: the elements an SVG output may have: SVG's static drawing, text, paint servers and filters.
+#: Not script, foreignObject (it embeds HTML), the animation elements (`set` can rewrite an
+#: href into a javascript: URL), nor any HTML element (inline in a page, an <img> or <embed>
+#: inside <svg> leaves SVG and is HTML again)
+_SVG_ELEMENT_NAMES = (
+    "svg g defs symbol use switch view a path rect circle ellipse line polyline polygon text "
+    "tspan textPath title desc metadata style clipPath mask pattern marker linearGradient "
+    "radialGradient stop image filter feBlend feColorMatrix feComponentTransfer feComposite "
+    "feConvolveMatrix feDiffuseLighting feDisplacementMap feDistantLight feDropShadow feFlood "
+    "feFuncA feFuncB feFuncG feFuncR feGaussianBlur feImage feMerge feMergeNode feMorphology "
+    "feOffset fePointLight feSpecularLighting feSpotLight feTile feTurbulence"
+)
+SVG_ELEMENTS = frozenset(_SVG_ELEMENT_NAMES.split(" "))
+#: what an href (or a CSS url()) may point at: a part of the same image, or an embedded image
+_LOCAL = r"\s*(#|data:image/(png|jpeg|gif);base64,)"
+_LOCAL_REF = re.compile(_LOCAL, re.IGNORECASE)
+#: a CSS url() to anything else (one C-level search however many url()s the text has)
+_FOREIGN_URL = re.compile(rf"url\(\s*+['\"]?+(?!{_LOCAL})", re.IGNORECASE)
+#: elements and attributes an SVG output may have in all (each costs the kernel a Python-level
+#: step: 100,000 take it ~0.3 s)
+MAX_SVG_ITEMS = 100_000
 
 
 class Refused(SafeKernelError):
@@ -108,6 +133,8 @@ def _checked(mime: str, value: str | bytes) -> Any:
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     if mime == JSON_MIME:
         return parse_json(text)
+    if mime == "image/svg+xml":
+        check_svg(text)
     return text
 
 
@@ -198,6 +225,117 @@ def _deeper_than(value: Any, limit: int) -> bool:
         children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return False
+
+
+def check_svg(text: str) -> None:
+    """A well-formed SVG image of SVG_ELEMENTS only (metadata may hold other XML, never HTML),
+    with no event handler, no processing instruction, CDATA section or internal DTD subset
+    (which an HTML parser reads differently from an XML one, so a checker could be shown one
+    document and the page another), no link or CSS url() outside the image, no CSS escapes or
+    @import. Frontends that put an SVG inline in their page would otherwise run its scripts
+    and fetch what it references."""
+    check = _SvgCheck()
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.namespace_prefixes = True
+    parser.StartElementHandler = check.start
+    parser.EndElementHandler = check.end
+    parser.CharacterDataHandler = check.characters
+    parser.StartDoctypeDeclHandler = check.doctype
+    parser.StartNamespaceDeclHandler = check.namespace
+    parser.ProcessingInstructionHandler = check.never
+    parser.StartCdataSectionHandler = check.never
+    parser.EntityDeclHandler = check.never
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        parser.Parse(text, True)
+    except expat.ExpatError as exc:
+        _refuse_svg(f"it is not well-formed XML ({str(exc)[:100]})")
+    if check.items == 0:
+        _refuse_svg("it has no <svg> element")
+
+
+def _refuse_svg(why: str) -> NoReturn:
+    raise Refused("an image/svg+xml output was refused: " + why)
+
+
+def _check_css(value: str) -> None:
+    lowered = value.lower()
+    if "\\" in value or "@import" in lowered or "expression(" in lowered:
+        _refuse_svg("its CSS has escapes or imports")
+    if _FOREIGN_URL.search(value):
+        _refuse_svg("it refers to something outside the image")
+
+
+class _SvgCheck:
+    """expat's callbacks for check_svg; each refuses by raising Refused."""
+
+    def __init__(self) -> None:
+        self.items = 0
+        #: depth inside <metadata> (0: outside), and inside <style>
+        self.metadata = 0
+        self.style = 0
+        #: the text of the <style> being read: expat may hand it over in pieces (and a url(
+        #: split by a child element is one url( to the page), so it is checked whole
+        self.css: list[str] = []
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        self.items += 1 + len(attributes)
+        if self.items > MAX_SVG_ITEMS:
+            _refuse_svg(f"it has more than {MAX_SVG_ITEMS:,} elements and attributes")
+        space, local, prefix = _split(name)
+        if self.metadata:
+            # RDF and the like: fine under a prefix, in any namespace but SVG's and HTML's
+            if not prefix or space in (SVG_NS, XHTML_NS):
+                _refuse_svg(f"its metadata has a <{local[:50]}> element")
+            self.metadata += 1
+        elif space not in ("", SVG_NS) or local not in SVG_ELEMENTS:
+            _refuse_svg(f"it has a <{local[:50]}> element")
+        elif local == "metadata":
+            self.metadata = 1
+        elif local == "style":
+            self.style += 1
+        for key, value in attributes.items():
+            attribute = _split(key)[1]
+            if attribute.lower().startswith("on"):
+                _refuse_svg("it has an event handler")
+            if attribute == "href" and not _LOCAL_REF.match(value):
+                _refuse_svg("it links outside the image")
+            if attribute == "style" or "url(" in value.lower():
+                _check_css(value)
+
+    def end(self, name: str) -> None:
+        if self.metadata:
+            self.metadata -= 1
+        elif _split(name)[1] == "style":
+            self.style -= 1
+            _check_css("".join(self.css))
+            self.css.clear()
+
+    def characters(self, data: str) -> None:
+        if self.style:
+            self.css.append(data)
+
+    def doctype(self, name: str, system: str | None, public: str | None, internal: int) -> None:
+        if internal:
+            _refuse_svg("it has an internal DTD subset")
+
+    def namespace(self, prefix: str | None, uri: str | None) -> None:
+        # a namespace with a space in it would shift the parts of expat's names (_split)
+        if uri is not None and (" " in uri or not uri.isprintable()):
+            _refuse_svg("it declares a malformed namespace")
+
+    def never(self, *args: Any) -> None:
+        _refuse_svg("it has processing instructions, CDATA sections or entity declarations")
+
+
+def _split(name: str) -> tuple[str, str, str]:
+    """expat's "namespace local prefix" name (parts absent when not written) as three parts."""
+    parts = name.split(" ")
+    if len(parts) == 1:
+        return "", parts[0], ""
+    if len(parts) == 2:
+        return parts[0], parts[1], ""
+    return parts[0], parts[1], parts[2]
 
 
 def check_png(data: bytes) -> None:

@@ -144,7 +144,9 @@ class PythonRuntime(Runtime):
         self._sink: EventSink | None = None
         self._limits = Limits()
         self._output_bytes = 0
-        self._messages: list[dict[str, Any]] = []
+        #: the request's last result, error and reply frames (only the last of each is used:
+        #: kept all, a cell writing result frames in a loop filled the host's memory)
+        self._messages: dict[str, dict[str, Any]] = {}
         self._ready = threading.Event()
         self._dead: str | None = None
         #: the interpreter was started (here, or in the zygote this state was forked from)
@@ -273,9 +275,9 @@ class PythonRuntime(Runtime):
             elif kind == "clear":
                 self._sink.clear_output(message["wait"])
             else:
-                self._messages.append(message)
+                self._messages[kind] = message
         elif kind == "reply":
-            self._messages.append(message)
+            self._messages[kind] = message
 
     def _stream(self, name: str, text: str) -> None:
         if self._sink is None or self._reason is not None or not text:
@@ -383,7 +385,7 @@ class PythonRuntime(Runtime):
         if self._dead:
             self._lost()
         self._sink, self._limits, self._output_bytes = sink, limits, 0
-        self._messages = []
+        self._messages = {}
         self._parser = ControlParser()
         with self._lock:
             self._reason = None
@@ -424,12 +426,9 @@ class PythonRuntime(Runtime):
     def _interpret(self, limits: Limits) -> tuple[dict[str, Any] | None, CellError | None]:
         if self._reason is not None:
             return None, CellError(*limit_message(self._reason, limits, state_kept=True), [])
-        result = error = None
-        for message in self._messages:
-            if message["t"] == "result":
-                result = message["data"]
-            elif message["t"] == "error":
-                error = message
+        kept = self._messages.get("result")
+        result = None if kept is None else kept["data"]
+        error = self._messages.get("error")
         if error is not None:
             if error["ename"] == "MemoryError":
                 return None, CellError(*limit_message("memory", limits, state_kept=True), [])
@@ -439,9 +438,9 @@ class PythonRuntime(Runtime):
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         self.start_if_needed()
         self._run(request, None, self._limits)
-        for message in reversed(self._messages):
-            if message["t"] == "reply":
-                return message["content"]  # type: ignore[no-any-return]
+        reply = self._messages.get("reply")
+        if reply is not None:
+            return reply["content"]  # type: ignore[no-any-return]
         if self._reason is not None:
             raise SafeKernelError("the request took too long")
         raise SafeKernelError("the guest gave no answer")

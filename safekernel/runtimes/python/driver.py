@@ -33,6 +33,20 @@ MAX_NAME = 200
 MAX_LINE = 10_000
 MAX_LINES = 200
 _header = _struct.Struct(">I")
+# The functions the driver's own loop needs, bound once: a cell that rebinds or deletes a
+# module's attribute (`os.write = None`, `marshal.loads = None`) changes its own world, not the
+# driver's (as with the builtins the driver keeps, see _prepare). Before, the next request
+# failed inside the driver, and the cells after it were answered as successes without running.
+_write = os.write
+_read = os.read
+_exit = os._exit
+_loads = marshal.loads
+_quote = _json.encode_basestring
+_isfinite = math.isfinite
+_b2a_base64 = binascii.b2a_base64
+_set_handler = _signal.signal
+_SIGINT, _SIGALRM, _SIGUSR1 = _signal.SIGINT, _signal.SIGALRM, _signal.SIGUSR1
+_default_int_handler = _signal.default_int_handler
 ModuleType = type(sys)
 
 
@@ -44,11 +58,11 @@ def _json_text(value, depth=0):
     if value is None or value is True or value is False:
         return "null" if value is None else ("true" if value else "false")
     if isinstance(value, str):
-        return _json.encode_basestring(value)
+        return _quote(value)
     if isinstance(value, int):
         return int.__repr__(value)
     if isinstance(value, float):
-        return float.__repr__(value) if math.isfinite(value) else "null"
+        return float.__repr__(value) if _isfinite(value) else "null"
     # list comprehensions, not generators: each nested level is then a Python call, which
     # takes no C stack (a generator inside str.join is a C frame per level: the guest's C
     # stack ended before 90 levels of a display's metadata, a trap that lost the worker)
@@ -59,13 +73,13 @@ def _json_text(value, depth=0):
             "{"
             + ",".join(
                 [
-                    _json.encode_basestring(str(key)) + ":" + _json_text(item, depth + 1)
+                    _quote(str(key)) + ":" + _json_text(item, depth + 1)
                     for key, item in value.items()
                 ]
             )
             + "}"
         )
-    return _json.encode_basestring(str(value))
+    return _quote(str(value))
 
 
 def _mb(size):
@@ -81,13 +95,13 @@ def _send(message):
             f"{_mb(MAX_FRAME // 2)}\n"
         )
         body = _json_text({"t": "stream", "name": "stderr", "text": notice}).encode()
-    os.write(2, MAGIC + _header.pack(len(body)) + body)
+    _write(2, MAGIC + _header.pack(len(body)) + body)
 
 
 def _read_exactly(size):
     data = b""
     while len(data) < size:
-        chunk = os.read(0, size - len(data))
+        chunk = _read(0, size - len(data))
         if not chunk:
             raise SystemExit(0)
         data += chunk
@@ -97,7 +111,7 @@ def _read_exactly(size):
 def _receive():
     # the host's requests are marshal data (made by the host, read here without an import)
     (size,) = _header.unpack(_read_exactly(4))
-    request = marshal.loads(_read_exactly(size))
+    request = _loads(_read_exactly(size))
     return request if isinstance(request, dict) else {}
 
 
@@ -122,7 +136,7 @@ class _Stream(io.TextIOBase):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if text:
             if self._name == "stdout":
-                os.write(1, text.encode("utf-8", "backslashreplace"))
+                _write(1, text.encode("utf-8", "backslashreplace"))
             else:
                 # frames the host takes whole (it cuts a stream frame's text at 1 M chars)
                 for start in range(0, len(text), MAX_TEXT):
@@ -147,6 +161,10 @@ class TimeLimitExceeded(Exception):
 
 class OutputLimitExceeded(Exception):
     """Raised in a cell that printed more than its output limit."""
+
+
+#: what the host's stops raise (see _install_stop_handlers)
+_STOPS = (KeyboardInterrupt, TimeLimitExceeded, OutputLimitExceeded)
 
 
 def _time_limit(signum, frame):
@@ -215,7 +233,7 @@ def _encode(mime, value):
             value = value.encode("latin-1", "replace")
         if not isinstance(value, (bytes, bytearray)):
             return None
-        return binascii.b2a_base64(bytes(value), newline=False).decode("ascii")
+        return _b2a_base64(bytes(value), newline=False).decode("ascii")
     if mime == "application/json":
         if isinstance(value, str):
             return value
@@ -552,12 +570,16 @@ def _error(exc):
         evalue = str(exc)
     except Exception:
         evalue = "<str() of the exception failed>"
+    try:
+        traceback = _cell_traceback(exc)
+    except Exception:  # an exception class whose attributes raise (a SyntaxError's filename)
+        traceback = []
     _send(
         {
             "t": "error",
             "ename": str(type(exc).__name__)[:MAX_NAME],
             "evalue": evalue[:MAX_TEXT],
-            "traceback": _cell_traceback(exc),
+            "traceback": traceback,
         }
     )
 
@@ -608,9 +630,9 @@ def _restore_builtins():
 def _install_stop_handlers():
     # the host's stops arrive as these signals (see the host's _SIGNALS); a cell that
     # replaces a handler loses the soft stop for that cell only
-    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
-    _signal.signal(_signal.SIGALRM, _time_limit)
-    _signal.signal(_signal.SIGUSR1, _output_limit)
+    _set_handler(_SIGINT, _default_int_handler)
+    _set_handler(_SIGALRM, _time_limit)
+    _set_handler(_SIGUSR1, _output_limit)
 
 
 #: memory set aside to report a MemoryError when the cell has used up all the rest
@@ -624,7 +646,7 @@ def _report_memory_error(exc):
     try:
         _error(exc)
     except Exception:  # e.g. importing traceback failed for want of memory
-        os.write(2, _MEMORY_FRAME[0])
+        _write(2, _MEMORY_FRAME[0])
     try:  # noqa: SIM105 -- contextlib is not imported at start (see the imports)
         _reserve.append(bytearray(256 * 1024))
     except MemoryError:
@@ -976,13 +998,16 @@ def _serve():
         except SystemExit:
             raise
         except MemoryError:
-            os.write(2, _MEMORY_FRAME[0])
-        except BaseException:  # a stop that lands in the driver's own code
+            _write(2, _MEMORY_FRAME[0])
+        except BaseException as exc:
+            # a stop that lands in the driver's own code is survived (its request is over);
+            # anything else is a driver a cell broke (its globals are reachable), and so are
+            # three stops in a row: end this interpreter, so the host replaces the worker and
+            # the request fails visibly (a request the driver could not read was answered as a
+            # success with nothing run; the next ones too)
             failures += 1
-            if failures >= 3:
-                # a cell broke the driver itself (its globals are reachable): end this
-                # interpreter, so the host replaces the worker instead of waiting on it
-                os._exit(70)
+            if failures >= 3 or not isinstance(exc, _STOPS):
+                _exit(70)
 
 
 main()
