@@ -26,8 +26,12 @@ from safekernel.kernel.outputs import (
     check_jpeg,
     check_png,
     check_svg,
+    inert_latex,
+    inert_markdown,
     metadata,
+    sanitise_html,
 )
+from safekernel.limits import DISPLAY_BYTES
 from safekernel.wire.channel import HEADER, decode_from_worker
 from tests.conftest import Kernel
 from tests.lua_bytes import JPEG_2X2, lua_literal, png
@@ -343,3 +347,152 @@ def test_kernel_refuses_svg_that_could_run_or_fetch_anything(svg: str, reason: s
     with pytest.raises(Refused, match="image/svg\\+xml output was refused") as refusal:
         OutputCheck().bundle({"image/svg+xml": svg})
     assert reason in str(refusal.value)
+
+
+# -- HTML, Markdown and LaTeX: nothing active reaches the frontend (JupyterLab trusts a live
+# session's outputs and runs the scripts in them) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "kept"),
+    [
+        ("<ScRiPt>alert(1)</sCrIpT><b>x</b>", "<b>x</b>"),
+        ("<script src=//evil/x.js></script>t", "t"),
+        ("<img src=x onerror=alert(1)>", '<img src="x">'),
+        ("<IMG SRC=x OnErRoR=alert(1)>", '<img src="x">'),
+        ('<a href="jav&#x61;script:alert(1)">a</a>', '<a rel="noopener noreferrer">a</a>'),
+        ('<a href=" JAVASCRIPT:alert(1)">a</a>', '<a rel="noopener noreferrer">a</a>'),
+        ('<a href="vbscript:x">a</a>', '<a rel="noopener noreferrer">a</a>'),
+        ('<a href="data:text/html,<script>x</script>">a</a>', '<a rel="noopener noreferrer">a</a>'),
+        (
+            '<a href="https://x.org/">a</a>',
+            '<a href="https://x.org/" rel="noopener noreferrer">a</a>',
+        ),
+        ("<svg><script>alert(1)</script></svg>t", "t"),
+        ("<svg onload=alert(1)><circle r=1 /></svg>t", "t"),
+        ("<math><mi xlink:href='javascript:alert(1)'>x</mi></math>t", "t"),
+        ('<iframe srcdoc="<script>alert(1)</script>"></iframe>t', "t"),
+        ("<object data=x.swf></object><embed src=x>t", "t"),
+        ("<form action=/api/contents><input name=a></form>t", "t"),
+        (
+            "<base href=//evil/><meta http-equiv=refresh content=0><link rel=stylesheet href=x>t",
+            "t",
+        ),
+        ("<style>@import url(//evil/x.css)</style>t", "t"),
+        ("<!--<script>-->t<!-- x -->", "t"),
+        ("<b <script>alert(1)</script>", "<b>alert(1)</b>"),
+        ("<<script>script>alert(1)<</script>/script>", "&lt;/script&gt;"),
+        ('<noscript><p title="</noscript><img src=x onerror=alert(1)>">', '<img src="x">"&gt;'),
+        ("<template><script>x</script></template>t", "t"),
+        ('<div style="color: red; background: url(//evil/)">x</div>', "<div>x</div>"),
+        ('<div style="position: fixed; color: red">x</div>', '<div style="color:red">x</div>'),
+        ('<img src="data:image/png;base64,iVBO">', '<img src="data:image/png;base64,iVBO">'),
+        ('<img src="data:image/svg+xml,<svg onload=x>">', "<img>"),
+        (
+            '<a href="#part">x</a><h2 id="part">P</h2>',
+            '<a href="#user-content-part" rel='
+            '"noopener noreferrer">x</a><h2 id="user-content-part">P</h2>',
+        ),
+        (
+            "<details open><summary>s</summary><pre><code>c</code></pre></details>",
+            '<details open=""><summary>s</summary><pre><code>c</code></pre></details>',
+        ),
+    ],
+)
+def test_html_keeps_only_inert_markup(html: str, kept: str) -> None:
+    assert sanitise_html(html) == kept
+
+
+def test_html_tables_keep_their_structure() -> None:
+    # what pandas' DataFrame._repr_html_ writes (less its <style scoped> sheet)
+    pandas = (
+        "<div>\n<style scoped>\n    .dataframe tbody tr th {\n        vertical-align: top;\n"
+        '    }\n</style>\n<table border="1" class="dataframe">\n  <thead>\n'
+        '    <tr style="text-align: right;">\n      <th></th>\n      <th>a</th>\n    </tr>\n'
+        "  </thead>\n  <tbody>\n    <tr>\n      <th>0</th>\n      <td>1</td>\n    </tr>\n"
+        "  </tbody>\n</table>\n</div>"
+    )
+    clean = sanitise_html(pandas)
+    assert "<style" not in clean
+    assert '<table border="1" class="dataframe">' in clean
+    assert '<tr style="text-align:right">' in clean
+    assert "<th>a</th>" in clean
+    assert "<td>1</td>" in clean
+    cells = '<table><tr><td colspan="2" rowspan="3" align="left">x</td></tr></table>'
+    assert 'colspan="2" rowspan="3" align="left"' in sanitise_html(cells)
+
+
+def test_removed_active_html_is_told_once_per_cell() -> None:
+    check = OutputCheck()
+    assert check.bundle({"text/html": "<b>plain</b>"}) == {"text/html": "<b>plain</b>"}
+    assert check.notes() == []
+    assert check.bundle({"text/html": "<b onclick=x()>a</b>"}) == {"text/html": "<b>a</b>"}
+    check.bundle({"text/html": "<script>x()</script>"})
+    notes = check.notes()
+    assert len(notes) == 1
+    assert "removed a script or other active content from this cell's HTML output" in notes[0][1]
+    check.bundle({"text/html": "<script>x()</script>"})
+    assert check.notes() == []
+    # a pandas table's dropped style sheet is no news to tell
+    assert OutputCheck().bundle({"text/html": "<style>td{}</style><table></table>"})
+    assert OutputCheck().notes() == []
+
+
+@pytest.mark.parametrize(
+    ("markdown", "inert"),
+    [
+        ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)>"),
+        ("<ScRiPt>alert(1)</script>", "&lt;ScRiPt>alert(1)&lt;/script>"),
+        ("<!-- x --><?php ?><!DOCTYPE x>", "&lt;!-- x -->&lt;?php ?>&lt;!DOCTYPE x>"),
+        ("&#60;img src=x onerror=alert(1)&#62;", "&amp;#60;img src=x onerror=alert(1)&amp;#62;"),
+        ("[x](javascript:alert(1))", "[x](javascript-blocked:alert(1))"),
+        ("[x](JavaScript\\:alert(1))", "[x](JavaScript-blocked\\:alert(1))"),
+        ("[x]: vbscript:x", "[x]: vbscript-blocked:x"),
+        ("[x](jav&#x61;script:alert(1))", "[x](jav&amp;#x61;script:alert(1))"),
+        ("<https://x.org>", "&lt;https://x.org>"),
+    ],
+)
+def test_markdown_raw_html_and_script_links_are_inert(markdown: str, inert: str) -> None:
+    assert inert_markdown(markdown)[0] == inert
+
+
+def test_markdown_syntax_is_kept() -> None:
+    text = "# T\n\n> quoted\n\na < b, b > a, `x<1`, [ok](https://x.org) **bold**\n\nJavaScript: ok"
+    assert inert_markdown(text) == (text, False)
+
+
+@pytest.mark.parametrize(
+    ("latex", "inert"),
+    [
+        ("\\href{javascript:alert(1)}{x}", "\\text{javascript:alert(1)}{x}"),
+        ("\\href {https://x.org}{x}", "\\href {https://x.org}{x}"),
+        ("\\let\\h\\href \\h{javascript:x}{y}", "\\let\\h\\text \\h{javascript:x}{y}"),
+        ("\\url{javascript:x}", "\\text{javascript:x}"),
+        ("\\require{https://evil/x.js}", "\\text{https://evil/x.js}"),
+        ("\\style{background:url(//evil/)}{x}", "\\text{background:url(//evil/)}{x}"),
+        ("$\\frac{1}{2} \\hrefx$", "$\\frac{1}{2} \\hrefx$"),
+    ],
+)
+def test_latex_links_and_loads_are_inert(latex: str, inert: str) -> None:
+    assert inert_latex(latex)[0] == inert
+
+
+@pytest.mark.parametrize(
+    "mime",
+    ["application/javascript", "text/javascript", "application/vnd.jupyter.widget-view+json"],
+)
+def test_active_mime_types_are_refused(mime: str) -> None:
+    with pytest.raises(Refused, match="not an allowed type"):
+        OutputCheck().bundle({mime: "alert(1)"})
+
+
+def test_html_at_the_size_cap_is_sanitised(capsys: pytest.CaptureFixture[str]) -> None:
+    row = "<tr><td class='c' style='color:red'>1</td><td onclick=x()>2</td><script>x</script></tr>"
+    html = "<table>" + row * (DISPLAY_BYTES // len(row) - 1) + "</table>"
+    start = time.perf_counter()
+    clean = sanitise_html(html)
+    spent = time.perf_counter() - start
+    assert "script" not in clean
+    assert "onclick" not in clean
+    with capsys.disabled():
+        print(f"\nsanitising {len(html) / 1e6:.1f} MB of HTML took {spent:.2f} s")

@@ -269,3 +269,49 @@ def test_non_utf8_string_is_shown_with_replacement_characters(kernel: Kernel) ->
     run = kernel.run('print("\\xff\\xfe")\nreturn "\\xc3("')
     assert run.stdout == "\ufffd\ufffd\n"
     assert run.result == '"\ufffd("'
+
+
+#: an HTML output with active content around a table: the kernel keeps the table only
+ACTIVE_TABLE = (
+    "<script>document.title='pwned'</script><table border='1' class='t'><tr>"
+    "<td colspan='2' onclick='alert(1)'>kept</td></tr></table><img src=x onerror=alert(1)>"
+)
+SANITISED = "safekernel: removed a script or other active content from this cell's HTML output"
+
+
+def test_html_output_loses_its_script_and_keeps_its_table(kernel: Kernel) -> None:
+    code = ByLang(
+        f'display.html("{ACTIVE_TABLE}")\ndisplay.html("<b>second</b><script>x()</script>")',
+        py(f'display(HTML("{ACTIVE_TABLE}"))\ndisplay(HTML("<b>second</b><script>x()</script>"))'),
+    )
+    run = kernel.run(code)
+    assert run.status == "ok", run.error
+    first, second = (d["content"]["data"]["text/html"] for d in run.of_type("display_data"))
+    assert first == (
+        '<table border="1" class="t"><tbody><tr><td colspan="2">kept</td></tr></tbody></table>'
+        '<img src="x">'
+    )
+    assert second == "<b>second</b>"
+    assert run.stderr.count(SANITISED) == 1  # once per cell
+    assert kernel.run(code).stderr.count(SANITISED) == 1  # and again for the next cell
+
+
+@runtimes("python", why="a Python object's _repr_html_ (Lua's __html is the same display path)")
+def test_repr_html_value_loses_its_script(kernel: Kernel) -> None:
+    code = f"class Widget:\n    def _repr_html_(self):\n        return {ACTIVE_TABLE!r}\nWidget()"
+    run = kernel.run(code)
+    assert run.status == "ok", run.error
+    html = run.of_type("execute_result")[0]["content"]["data"]["text/html"]
+    assert '<td colspan="2">kept</td>' in html
+    for active in ("script", "onerror", "onclick"):
+        assert active not in html
+    assert SANITISED in run.stderr
+
+
+def test_markdown_raw_html_is_made_literal(kernel: Kernel) -> None:
+    text = "> quote, a < b\\n\\n<img src=x onerror=alert(1)> [x](javascript:alert(1))"
+    code = ByLang(f'display.markdown("{text}")', py(f'display(Markdown("{text}"))'))
+    shown = only_display(code, kernel)["data"]["text/markdown"]  # type: ignore[index]
+    assert shown == (
+        "> quote, a < b\n\n&lt;img src=x onerror=alert(1)> [x](javascript-blocked:alert(1))"
+    )

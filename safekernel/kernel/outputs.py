@@ -24,6 +24,8 @@ import zlib
 from typing import Any, NoReturn
 from xml.parsers import expat
 
+import nh3
+
 from safekernel.errors import SafeKernelError
 from safekernel.limits import CELL_DISPLAY_BYTES, DISPLAY_BYTES, JSON_DEPTH, JSON_VALUES
 
@@ -72,6 +74,80 @@ _FOREIGN_URL = re.compile(rf"url\(\s*+['\"]?+(?!{_LOCAL})", re.IGNORECASE)
 #: step: 100,000 take it ~0.3 s)
 MAX_SVG_ITEMS = 100_000
 
+#: the HTML an output may keep (ammonia, through nh3, parses it as a browser would and rebuilds
+#: it from this whitelist): document structure, tables, text formatting, links and images.
+#: Not script, style, iframe/object/embed, form controls, base/meta/link, nor inline SVG or
+#: MathML (their content is dropped with them)
+_HTML_TAG_NAMES = (
+    "a abbr b blockquote br caption code col colgroup dd del details div dl dt em h1 h2 h3 "
+    "h4 h5 h6 hr i img ins kbd li mark ol p pre q s samp small span strong sub summary sup "
+    "table tbody td tfoot th thead tr tt u ul var"
+)
+HTML_TAGS = frozenset(_HTML_TAG_NAMES.split(" "))
+#: elements dropped with everything inside them (the others lose only their tags)
+_HTML_DROPPED_NAMES = (
+    "script style iframe frame frameset object embed applet noscript noembed template svg "
+    "math textarea select button form input base meta link title xmp plaintext"
+)
+_HTML_DROPPED = frozenset(_HTML_DROPPED_NAMES.split(" "))
+_CELL = frozenset({"align", "valign", "colspan", "rowspan", "scope"})
+HTML_ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"class", "id", "title", "style", "lang", "dir"},
+    "a": {"href"},
+    "img": {"src", "alt", "width", "height"},
+    "table": {"border", "align", "cellpadding", "cellspacing", "width"},
+    "td": set(_CELL) | {"width"},
+    "th": set(_CELL) | {"width"},
+    "tr": {"align", "valign"},
+    "col": {"span", "width", "align"},
+    "colgroup": {"span", "width", "align"},
+    "ol": {"start", "type", "reversed"},
+    "li": {"value"},
+    "details": {"open"},
+    "p": {"align"},
+    "div": {"align"},
+}
+#: CSS properties a style attribute may keep: none of them takes a url() or moves the element
+#: out of its cell's output (position, margins: a page-sized box could cover the frontend)
+_HTML_STYLE_NAMES = (
+    "color background-color text-align vertical-align font-weight font-style font-size "
+    "font-family text-decoration white-space padding padding-left padding-right padding-top "
+    "padding-bottom border border-collapse border-spacing border-color border-style "
+    "border-width border-left border-right border-top border-bottom text-transform line-height"
+)
+HTML_STYLE = frozenset(_HTML_STYLE_NAMES.split(" "))
+#: the ids of an output is prefixed so that it cannot clobber the page's own (an element with
+#: id "x" is also window.x); in-page links to it are rewritten to match
+ID_PREFIX = "user-content-"
+#: an embedded image (`data:` is refused for every other use; a data: HTML document is a page)
+_DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif);base64,", re.IGNORECASE)
+#: signs that the HTML had active content, for the one notice per cell (the sanitiser removes
+#: what it does not know either way; this only decides whether the user is told)
+_ACTIVE_HTML = re.compile(
+    r"<\s*/?\s*(script|iframe|frame|object|embed|applet|form|base|meta|link|svg|math)\b"
+    r"|\bon[a-z]+\s*=|(java|vb)script\s*:",
+    re.IGNORECASE,
+)
+#: the notice for a cell whose HTML, Markdown or LaTeX lost active content
+ACTIVE_REMOVED = (
+    "removed a script or other active content from this cell's {what} output (outputs cannot "
+    "run code in your browser)"
+)
+#: Markdown: a `<` that would start raw HTML (a tag, comment, declaration or processing
+#: instruction), and an `&` that would start a character reference (which could spell a
+#: `<` or a `javascript:` in a link); both are made literal text
+_MD_RAW = re.compile(r"<(?=[A-Za-z/!?])")
+_MD_REFERENCE = re.compile(r"&(?=#|[A-Za-z][A-Za-z0-9]*;)")
+#: a script URL's scheme where a link destination could hold it (not followed by a space: a
+#: destination cannot hold one, so prose like "JavaScript: ..." is left alone)
+_SCRIPT_SCHEME = re.compile(r"(?<![\w+.-])((?:java|vb)script)(\\?:)(?!\s)", re.IGNORECASE)
+#: LaTeX (MathJax): the macros that link, style, name elements or load extensions, unless it
+#: is an \href/\url to an http(s) or mailto address written out in place
+_LATEX_ACTIVE = re.compile(
+    r"\\(?:(?:href|url)(?![A-Za-z])(?!\s*\{\s*(?:https?://|mailto:))"
+    r"|(?:style|class|cssId|require)(?![A-Za-z]))"
+)
+
 
 class Refused(SafeKernelError):
     """An output the kernel will not pass on; str() is the one line the user sees. `kind`
@@ -89,6 +165,15 @@ class OutputCheck:
         self.max_output = max_output
         self.max_cell = max_cell
         self.used = 0
+        #: the kinds of output that lost active content in this cell, each told once
+        self._sanitised: set[str] = set()
+        self._notes: list[tuple[str, str]] = []
+
+    def notes(self) -> list[tuple[str, str]]:
+        """(kind, text) of the notices owed since the last call: the first time each kind of
+        output of this cell had something removed (the output itself is still shown)."""
+        notes, self._notes = self._notes, []
+        return notes
 
     def bundle(self, data: dict[str, Any]) -> dict[str, Any]:
         """A frontend-ready MIME bundle from a worker's data, or Refused with the reason."""
@@ -114,14 +199,19 @@ class OutputCheck:
             if not isinstance(value, str | bytes):
                 raise Refused(f"a {mime} output was refused: it is not text or bytes", mime)
             try:
-                bundle[mime] = _checked(mime, value)
+                bundle[mime], removed = _checked(mime, value)
             except Refused as refused:
                 raise Refused(str(refused), mime) from None
+            if removed and mime not in self._sanitised:
+                self._sanitised.add(mime)
+                what = {"text/html": "HTML", "text/markdown": "Markdown"}.get(mime, "LaTeX")
+                self._notes.append(("sanitised " + mime, ACTIVE_REMOVED.format(what=what)))
         self.used += size
         return bundle
 
 
-def _checked(mime: str, value: str | bytes) -> Any:
+def _checked(mime: str, value: str | bytes) -> tuple[Any, bool]:
+    """The frontend-ready value, and whether active content was removed from it."""
     if mime in IMAGE_MIME:
         if not isinstance(value, bytes):
             raise Refused(f"a {mime} output was refused: the worker must send the image's bytes")
@@ -129,13 +219,76 @@ def _checked(mime: str, value: str | bytes) -> Any:
             check_png(value)
         else:
             check_jpeg(value)
-        return base64.b64encode(value).decode("ascii")
+        return base64.b64encode(value).decode("ascii"), False
     text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     if mime == JSON_MIME:
-        return parse_json(text)
+        return parse_json(text), False
     if mime == "image/svg+xml":
         check_svg(text)
-    return text
+    elif mime == "text/html":
+        return sanitise_html(text), bool(_ACTIVE_HTML.search(text))
+    elif mime == "text/markdown":
+        return inert_markdown(text)
+    elif mime == "text/latex":
+        return inert_latex(text)
+    return text, False
+
+
+def sanitise_html(text: str) -> str:
+    """The HTML rebuilt from the whitelist (HTML_TAGS, HTML_ATTRIBUTES, HTML_STYLE): no script,
+    event handler, frame, form, style sheet, inline SVG or MathML, and links and images only
+    to http(s) (links also mailto:, images also embedded PNG/JPEG/GIF). Frontends trust a live
+    session's outputs and run what is in them (JupyterLab does), so nothing active may reach
+    them. Comments are dropped; links get rel="noopener noreferrer"; ids get ID_PREFIX."""
+    return _CLEANER.clean(text)
+
+
+def _attribute(element: str, attribute: str, value: str) -> str | None:
+    """nh3's filter of every attribute the whitelist keeps (the URL schemes are checked by
+    ammonia before): data: only for an image's embedded PNG/JPEG/GIF; in-page links follow
+    the ids' prefix; style only without url(), escapes or expressions."""
+    if attribute in ("href", "src"):
+        stripped = value.lstrip()
+        if stripped[:5].lower() == "data:":
+            return value if element == "img" and _DATA_IMAGE.match(stripped) else None
+        if stripped.startswith("#") and not stripped.startswith("#" + ID_PREFIX):
+            return "#" + ID_PREFIX + stripped[1:]
+    elif attribute == "style":
+        lowered = value.lower()
+        if "url(" in lowered or "\\" in value or "expression" in lowered or "@" in value:
+            return None
+    return value
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(HTML_TAGS),
+    clean_content_tags=set(_HTML_DROPPED),
+    attributes={key: set(value) for key, value in HTML_ATTRIBUTES.items()},
+    attribute_filter=_attribute,
+    strip_comments=True,
+    link_rel="noopener noreferrer",
+    url_schemes={"http", "https", "mailto", "data"},
+    filter_style_properties=set(HTML_STYLE),
+    id_prefix=ID_PREFIX,
+)
+
+
+def inert_markdown(text: str) -> tuple[str, bool]:
+    """Markdown whose raw HTML is literal text (frontends render it, scripts and all: a
+    `<img onerror>` in a live JupyterLab output runs) and whose links cannot be javascript:.
+    Markdown's own syntax (`>` quotes, `a < b`, code, links to http(s)) is untouched; a `<`
+    that starts a tag shows as `&lt;` inside a code span (the cost of not parsing Markdown
+    here). Returns the text and whether anything was changed."""
+    inert = _MD_RAW.sub("&lt;", _MD_REFERENCE.sub("&amp;", text))
+    inert = _SCRIPT_SCHEME.sub(r"\1-blocked\2", inert)
+    return inert, inert != text and bool(_ACTIVE_HTML.search(text))
+
+
+def inert_latex(text: str) -> tuple[str, bool]:
+    """LaTeX whose MathJax macros cannot link anywhere but http(s)/mailto, nor style, name or
+    load anything: each such macro becomes \\text (its argument is shown as text)."""
+    inert = _LATEX_ACTIVE.sub(r"\\text", text)
+    return inert, inert != text
 
 
 def metadata(raw: dict[str, Any], bundle: dict[str, Any]) -> dict[str, Any]:

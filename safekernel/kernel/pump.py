@@ -120,9 +120,12 @@ def _bundle(run: CellRun, data: dict[str, Any], output: CellOutput) -> dict[str,
         output.received()
         return None  # nothing more of this cell is published: do not spend a check on it
     try:
-        return run.outputs.bundle(data)
+        bundle = run.outputs.bundle(data)
     except Refused as refused:
         output.notice(refused.kind, str(refused))
         if refused.kind == "cell-total":
             output.stop_cell(StopKind.DISPLAY)
         return None
+    for kind, text in run.outputs.notes():
+        output.notice(kind, text)
+    return bundle
