@@ -16,7 +16,9 @@ Placeholders in the code: @SENTINEL@ (a world-writable host file), @CONNECTION_F
 kernel's own), @DATA_DIR@, @PORT@ (a listener on 127.0.0.1), @KERNEL_PID@.
 
 After every attack the runner checks: the expected outcome; the kernel is alive; the state was
-kept or lost as declared; the next cell computes 6 * 7; every `next` check; the sentinel file,
+kept or lost as declared; no output that reached the frontend carries active content (a
+script, an event handler, a javascript: URL, a frame or inline SVG in HTML; raw HTML in
+Markdown); the next cell computes 6 * 7; every `next` check; the sentinel file,
 the connection file and the data dir are unchanged; no connection reached the listener; the
 kernel's process tree is back to its baseline (no process left behind).
 """
@@ -229,9 +231,38 @@ def _alive(process: psutil.Process) -> bool:
 # --- the checks ----------------------------------------------------------------------------
 
 
+#: what must never be in an HTML output the frontend gets (JupyterLab trusts a live session's
+#: outputs: it runs their scripts); written independently of the kernel's whitelist
+_ACTIVE_HTML = re.compile(
+    r"<\s*/?\s*(script|iframe|frame|object|embed|applet|form|base|meta|link|style|svg|math"
+    r"|template|noscript)\b|<[^>]*\son[a-z]+\s*="
+    r"|=\s*[\"']?\s*((java|vb)script\s*:|data:(?!image/(png|jpeg|gif);))",
+    re.IGNORECASE,
+)
+#: raw HTML in Markdown (a tag, comment, declaration or processing instruction)
+_MARKDOWN_HTML = re.compile(r"<[A-Za-z/!?]")
+#: MathJax macros that link elsewhere than http(s)/mailto, style, name or load anything
+_LATEX_ACTIVE = re.compile(
+    r"\\(href|url)(?![A-Za-z])(?!\s*\{\s*(https?://|mailto:))|\\(style|class|cssId|require)\b"
+)
+
+
+def check_inert_outputs(run: CellRun) -> None:
+    """No display, update or value of the cell carries active HTML or Markdown's raw HTML."""
+    for message in run.outputs:
+        data = message["content"].get("data") or {}
+        html, markdown = data.get("text/html", ""), data.get("text/markdown", "")
+        assert not _ACTIVE_HTML.search(html), html[:500]
+        assert not _MARKDOWN_HTML.search(markdown), markdown[:500]
+        assert not re.search(r"(java|vb)script\\?:(?!\s)", markdown, re.IGNORECASE), markdown
+        latex = data.get("text/latex", "")
+        assert not _LATEX_ACTIVE.search(latex), latex[:500]
+
+
 def check_outcome(attack: Attack, run: CellRun, *, python_cells: bool = False) -> None:
     """`python_cells`: the cells are Python, whose own tracebacks are shown (the cell's frames
     only); otherwise no Python traceback may appear at all."""
+    check_inert_outputs(run)
     if attack.kind == "value":
         assert run.status == "ok", _short(run.error)
         assert run.result == attack.value
