@@ -387,6 +387,29 @@ def test_the_notebook_is_saved_with_the_kernelspec(nb: Notebook, lab: str) -> No
     assert "kept_in_page = 41" in sources
 
 
+def test_html_and_markdown_outputs_cannot_run_script(nb: Notebook) -> None:
+    # Lab trusts a live session's outputs: before the kernel sanitised them, this script ran
+    # (and could read the page's token and write files through /api/contents)
+    from playwright.sync_api import expect
+
+    marker = "document.body.dataset.skPwned = 'yes'"
+    cell = nb.run(
+        "display.html(\"<table class='sk-kept'><tr><td>safe cell</td></tr></table>"
+        f"<script>document.title = 'pwned'; {marker}</script>"
+        f"<img class='sk-img' src='nowhere.png' onerror=\\\"{marker}\\\">\")\n"
+        f"display.markdown(\"<img class='sk-md' src='nowhere.png' onerror=\\\"{marker}\\\">\")"
+    )
+    expect(cell.locator("table.sk-kept td")).to_have_text("safe cell")
+    # the broken image (kept, without its handler) has fired its error event by now
+    nb.page.wait_for_function(
+        "() => [...document.querySelectorAll('img.sk-img')].every(i => i.complete)"
+    )
+    assert nb.page.title() != "pwned"
+    assert nb.page.evaluate("document.body.dataset.skPwned") is None
+    expect(cell.locator(".jp-RenderedMarkdown")).to_contain_text("<img class='sk-md'")
+    expect(cell.locator(".jp-OutputArea")).to_contain_text("removed a script")
+
+
 # -- the Python kernel -------------------------------------------------------------------------
 
 
