@@ -4,7 +4,10 @@ The worker is untrusted, so nothing it sends reaches the frontend unchecked: onl
 MIME types; text decoded as UTF-8 (bad bytes become U+FFFD); application/json parsed here, as
 data, and refused when it is too deep; PNG and JPEG bytes checked for their structure and
 base64-encoded here (the worker sends raw bytes, never text the frontend would trust as
-base64); every output and every cell under a size cap. A refused output is replaced by one line
+base64); SVG parsed and refused when active; HTML rebuilt from a whitelist, Markdown's raw
+HTML and LaTeX's links made inert (frontends trust a live session's outputs and run their
+scripts), with one notice per cell when something was removed; every output and every cell
+under a size cap. A refused output is replaced by one line
 on stderr saying why, so the user is never left wondering where it went.
 
 Every check is linear in the output's size and bounded in memory, and none costs the kernel
