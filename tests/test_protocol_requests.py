@@ -260,3 +260,40 @@ def test_a_header_that_cannot_be_echoed_still_gets_a_reply(kernel: Kernel) -> No
         reply = kc.get_shell_msg(timeout=20)
     assert_error_reply(reply, "execute_request")
     assert_in_step(kernel)
+
+
+def _reply_to(kernel: Kernel, msg_id: str) -> dict[str, Any]:
+    while True:
+        reply = kernel.kc.get_shell_msg(timeout=20)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return dict(reply)
+
+
+def test_cells_queued_behind_an_error_are_aborted_unless_stop_on_error_is_off(
+    kernel: Kernel,
+) -> None:
+    # "Run All": the second and third cells are sent before the first one fails
+    slow_error = "local t = os.clock() while os.clock() - t < 0.3 do end\nerror('first')"
+    failing = kernel.kc.execute(slow_error)
+    behind = kernel.kc.execute("seen = seen + 100")
+    also_behind = kernel.kc.execute("return 1")
+    assert _reply_to(kernel, failing)["content"]["status"] == "error"
+    assert _reply_to(kernel, behind)["content"]["status"] == "aborted"
+    assert _reply_to(kernel, also_behind)["content"]["status"] == "aborted"
+    failing = kernel.kc.execute(slow_error, stop_on_error=False)
+    behind = kernel.kc.execute("return 2")
+    assert _reply_to(kernel, failing)["content"]["status"] == "error"
+    assert _reply_to(kernel, behind)["content"]["status"] == "ok"
+    assert_in_step(kernel)
+
+
+def test_a_cell_sent_once_the_error_reply_arrived_is_never_aborted(kernel: Kernel) -> None:
+    # ipykernel flushed the shell socket after sending the error reply: a client that sent
+    # its next cell at once had it aborted now and then (1 in 40 pairs here)
+    aborted = 0
+    for _ in range(60):
+        assert _reply_to(kernel, kernel.kc.execute("error('boom')"))["content"]["status"] == "error"
+        if _reply_to(kernel, kernel.kc.execute("return 1"))["content"]["status"] == "aborted":
+            aborted += 1
+    assert aborted == 0
+    assert_in_step(kernel)

@@ -170,6 +170,12 @@ class SafeKernel(Kernel):
         # every request is checked in one place before a handler sees it (requests.py)
         self.gate = RequestGate(self, self.log)
         self.gate.install()
+        # stop_on_error by arrival order (_stamp_arrivals): shell messages numbered as they
+        # arrive, the number of the one being dispatched, the last one an error aborts
+        self._arrived = 0
+        self._arrival_of: dict[int, int] = {}
+        self._dispatching = 0
+        self._abort_through = 0
 
     @property
     def _session(self) -> Session:
@@ -178,6 +184,7 @@ class SafeKernel(Kernel):
 
     def start(self) -> None:
         super().start()
+        self._stamp_arrivals()
         self.io_loop.add_callback(self._session.start)
         # the signal interrupt_mode: SIGINT to the kernel stops the cell, never the kernel.
         # Through the loop, not signal.signal: the OS may deliver SIGINT to any of ipykernel's
@@ -250,6 +257,9 @@ class SafeKernel(Kernel):
     async def dispatch_shell(
         self, msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False
     ) -> None:
+        arrived = self._arrival_of.pop(id(msg), 0)
+        if not concurrent:  # read by should_handle, before super() awaits anything
+            self._dispatching = arrived
         if self.gate.admit(msg, "shell"):
             await super().dispatch_shell(msg, subshell_id=subshell_id, concurrent=concurrent)
 
@@ -361,6 +371,10 @@ class SafeKernel(Kernel):
         }
         if not silent:
             self.send_response(self.iopub_socket, "error", content)
+        if self.shell_stream is not None:
+            # requests that arrived while the cell ran are queued now, before its reply goes
+            # out: with stop_on_error they are the ones to abort (see _abort_queues)
+            self.shell_stream.flush()
         return {
             "status": "error",
             "execution_count": self.execution_count,
@@ -450,6 +464,39 @@ class SafeKernel(Kernel):
         elif not silent:
             IOPubFrontend(self, silent, False).stream("stdout", f"Object `{name}` not found.\n")
         return reply
+
+    # -- stop_on_error ----------------------------------------------------------------------
+    def _stamp_arrivals(self) -> None:
+        """Number each shell message as it arrives, before it waits for the one running cell.
+
+        ipykernel aborts queued cells after an error with a flag it clears on the loop's next
+        turn; without a shell-channel thread (app.py) the queued cells only take the cell lock
+        after that, so "Run All" ran every cell behind a failed one; and a cell sent the moment
+        the error reply arrived was sometimes aborted instead. The numbers make it exact: an
+        error with stop_on_error aborts the execute requests that arrived before its reply was
+        sent (_reply_error flushes the socket first), never one that came after.
+        """
+        assert self.shell_stream is not None
+        receive = self.shell_stream._recv_callback  # what Kernel.start registered
+        assert receive is not None
+
+        def stamped(msg: Any) -> Any:
+            self._arrived += 1
+            self._arrival_of[id(msg)] = self._arrived
+            return receive(msg)
+
+        self.shell_stream.on_recv(stamped, copy=False)
+
+    def _abort_queues(self, subshell_id: str | None = None) -> None:
+        self._abort_through = self._arrived
+        self.log.info("Aborting the execute requests that arrived before the error")
+
+    def should_handle(self, stream: Any, msg: Any, idents: Any) -> bool:
+        arrived = self._dispatching
+        if msg["header"]["msg_type"] == "execute_request" and arrived <= self._abort_through:
+            self._send_abort_reply(stream, msg, idents)
+            return False
+        return True
 
     # -- interrupt and shutdown ------------------------------------------------------------
     async def interrupt_request(self, stream: Any, ident: Any, parent: Any) -> None:
