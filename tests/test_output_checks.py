@@ -496,3 +496,16 @@ def test_html_at_the_size_cap_is_sanitised(capsys: pytest.CaptureFixture[str]) -
     assert "onclick" not in clean
     with capsys.disabled():
         print(f"\nsanitising {len(html) / 1e6:.1f} MB of HTML took {spent:.2f} s")
+
+
+@pytest.mark.parametrize("mime", ["text/html", "text/markdown"])
+def test_math_in_html_and_markdown_follows_the_latex_rule(mime: str) -> None:
+    # the frontend typesets $...$ in both (JupyterLab does), so its macros are made inert too
+    check = OutputCheck()
+    bundle = check.bundle({mime: "<p>$\\href{javascript:alert(1)}{x} + \\frac{1}{2}$</p>"})
+    assert "$\\text{java" in bundle[mime]  # (Markdown's link rule also blocks the scheme)
+    assert "{x} + \\frac{1}{2}$" in bundle[mime]
+    assert "\\href" not in bundle[mime]
+    assert [kind for kind, _ in check.notes()] == ["sanitised " + mime]
+    kept = OutputCheck().bundle({mime: "$\\href{https://x.org}{x}$"})
+    assert kept[mime] == "$\\href{https://x.org}{x}$"

@@ -229,9 +229,14 @@ def _checked(mime: str, value: str | bytes) -> tuple[Any, bool]:
     if mime == "image/svg+xml":
         check_svg(text)
     elif mime == "text/html":
-        return sanitise_html(text), bool(_ACTIVE_HTML.search(text))
+        # frontends typeset `$...$` in HTML and Markdown outputs too (JupyterLab does), so
+        # LaTeX's rule applies to all three
+        html, latex_removed = inert_latex(sanitise_html(text))
+        return html, latex_removed or bool(_ACTIVE_HTML.search(text))
     elif mime == "text/markdown":
-        return inert_markdown(text)
+        markdown, html_removed = inert_markdown(text)
+        markdown, latex_removed = inert_latex(markdown)
+        return markdown, html_removed or latex_removed
     elif mime == "text/latex":
         return inert_latex(text)
     return text, False
