@@ -233,6 +233,10 @@ def test_app_close_lets_the_control_thread_publish_before_iopub_closes(tmp_path:
 
     app.control_thread.io_loop.add_callback(handler)
     assert in_handler.wait(10)
+    # what the process does once the shutdown handler stopped the main loop: our start()
+    # returns, then atexit stops IOPub (IOPubThread's own handler runs first) and closes
+    app.finish_control()
+    app.iopub_thread.stop()
     app.close()
     assert not app.control_thread.is_alive()
     assert published == [True]

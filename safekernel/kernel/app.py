@@ -92,19 +92,30 @@ class SafeKernelApp(IPKernelApp):
         finally:
             context.sockopts.pop(zmq.SNDHWM, None)
 
-    def close(self) -> None:
+    def start(self) -> None:
+        super().start()
+        # the main loop has stopped (a shutdown_request): the process exits next, and its
+        # atexit handlers stop IOPub first (IOPubThread registers its stop after our close)
+        self.finish_control()
+
+    def finish_control(self) -> None:
         """Let the control thread finish its message before IOPub closes.
 
-        ipykernel's close() stops the IOPub thread first and the control thread after it. A
-        shutdown_request ends with the control thread publishing `status: idle`; when the main
-        thread got there first (it exits as soon as the shutdown handler stops its loop), that
-        publish raised ZMQError "Socket operation on non-socket" on the closed pipe, and the
-        traceback went to the kernel's stderr: a grader's or a notebook server's log.
+        A shutdown_request ends with the control thread publishing `status: idle`, while the
+        main thread, whose loop the handler stopped, goes on to exit: atexit stops the IOPub
+        thread (its own handler, registered last, runs first) and then ipykernel's close(). When
+        the exit got there first, that publish raised ZMQError "Socket operation on
+        non-socket" on the closed pipe, and the traceback went to the kernel's stderr: a
+        grader's or a notebook server's log. So the control thread is stopped and joined
+        here, before any of that.
         """
         control = self.control_thread
         if control is not None and control.is_alive():
             control.stop()
             control.join(CONTROL_JOIN_TIMEOUT_S)
+
+    def close(self) -> None:
+        self.finish_control()
         super().close()
 
     def init_io(self) -> None:
